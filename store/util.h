@@ -1,0 +1,33 @@
+/*
+ * util.h: small helpers every layer uses: hex, sizes, logging.
+ */
+#ifndef TSN_UTIL_H
+#define TSN_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Lower-case hex of n bytes into out (2n + 1 bytes, NUL-terminated). */
+void tsn_hex(const uint8_t *p, size_t n, char *out);
+/* Parse exactly 2n hex digits (either case) of s into p. Returns 0 or -EINVAL. */
+int tsn_unhex(const char *s, size_t slen, uint8_t *p, size_t n);
+/*
+ * Parse a size: digits with an optional suffix K, M, G, T (powers of 1024,
+ * an optional "iB" or "B" after it). Returns 0 or -EINVAL (bad form, overflow).
+ */
+int tsn_parse_size(const char *s, uint64_t *out);
+/* "1.5 GiB"-style text of n bytes into out (len bytes). */
+void tsn_fmt_size(uint64_t n, char *out, size_t len);
+
+/* Log levels: quiet by default (warnings and errors only). */
+enum tsn_log_level { TSN_LOG_ERROR = 0, TSN_LOG_WARN = 1, TSN_LOG_INFO = 2, TSN_LOG_DEBUG = 3 };
+/*
+ * The process-wide log threshold. Set it once at start, before threads; it
+ * is the one piece of process-wide state (a log sink has no owner).
+ */
+void tsn_log_set_level(int level);
+int tsn_log_level(void);
+/* One line to stderr: "tsn: LEVEL: message". */
+void tsn_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
