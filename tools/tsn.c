@@ -1,0 +1,202 @@
+/*
+ * tsn.c: the `tsn` command line: global options, help, dispatch.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tsn_cli.h"
+#include "util.h"
+
+static const char usage_text[] =
+"usage: tsn [--datadir DIR] [--quota SIZE] [-v] COMMAND [ARGS]\n"
+"\n"
+"Works on a TSN data dir: puts files into its local store as encrypted,\n"
+"content-addressed chunks and reads them back by URI.\n"
+"\n"
+"Commands:\n"
+"  put [--private] FILE...   store files; prints one URI per line on stdout\n"
+"  get URI [-o OUT]          write the file a URI names to OUT (default stdout)\n"
+"  cat URI                   write the file a URI names to stdout\n"
+"  ls                        list your files: URI, size in bytes, name (tab-separated)\n"
+"  rm URI...                 forget (unpin) your files; their chunks become cache\n"
+"  gc                        drop chunks nothing references\n"
+"  stat                      store figures: files, chunks and bytes by role, quota\n"
+"\n"
+"Options:\n"
+"  --datadir DIR   data dir (default $XDG_DATA_HOME/tsn, i.e. ~/.local/share/tsn)\n"
+"  --quota SIZE    cap on stored chunk bytes, e.g. 500M, 20G (default 10G);\n"
+"                  cached chunks are evicted least recently used first\n"
+"  -v, --verbose   log lines of the store on stderr too (-vv: debug)\n"
+"  -h, --help      this text; `tsn COMMAND --help` for one command\n"
+"  --version       print the version\n"
+"\n"
+"Exit status: 0 on success, 1 on an error (one line on stderr says what and\n"
+"why), 2 on bad usage.\n";
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *, int, char **);
+} commands[] = {
+	{"put", cmd_put}, {"get", cmd_get}, {"cat", cmd_cat}, {"ls", cmd_ls},
+	{"rm", cmd_rm},   {"gc", cmd_gc},   {"stat", cmd_stat},
+};
+
+void
+cli_err(const char *cmd, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "tsn: %s: %s\n", cmd, line);
+}
+
+int
+cli_parse_uri(const char *cmd, const char *arg, struct tsn_uri *out)
+{
+	const char *why = NULL;
+
+	if (tsn_uri_parse(arg, strlen(arg), out, &why) != 0) {
+		cli_err(cmd, "malformed URI '%.160s': %s", arg, why ? why : "invalid");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* mkdir -p of every parent of path (not path itself). */
+static int
+mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i < n; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		buf[i] = '/';
+	}
+	return 0;
+}
+
+int
+cli_open_store(struct cli *c)
+{
+	struct tsn_store_opts opts = {.quota = c->quota};
+	char err[512] = "";
+	int rc;
+
+	if ((rc = mkdir_parents(c->datadir)) != 0) {
+		fprintf(stderr, "tsn: cannot create the parents of data dir %s: %s\n",
+		        c->datadir, strerror(-rc));
+		return rc;
+	}
+	rc = tsn_store_open(&c->store, c->datadir, &opts, err, sizeof(err));
+	if (rc != 0) {
+		fprintf(stderr, "tsn: %s\n", err[0] ? err : strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int
+resolve_datadir(struct cli *c)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (c->datadir != NULL)
+		return 0;
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(c->datadir_buf, sizeof(c->datadir_buf), "%s/tsn", xdg);
+	else if (home != NULL && home[0] != '\0')
+		n = snprintf(c->datadir_buf, sizeof(c->datadir_buf), "%s/.local/share/tsn", home);
+	else {
+		fprintf(stderr, "tsn: neither XDG_DATA_HOME nor HOME is set: give --datadir DIR\n");
+		return -EINVAL;
+	}
+	if (n < 0 || (size_t)n >= sizeof(c->datadir_buf)) {
+		fprintf(stderr, "tsn: data dir path too long\n");
+		return -ENAMETOOLONG;
+	}
+	c->datadir = c->datadir_buf;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"datadir", required_argument, NULL, 'D'},
+		{"quota", required_argument, NULL, 'Q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli c;
+	int opt, verbose = 0, rc;
+
+	memset(&c, 0, sizeof(c));
+	while ((opt = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'D':
+			if (optarg[0] == '\0') {
+				fprintf(stderr, "tsn: --datadir needs a path\n");
+				return 2;
+			}
+			c.datadir = optarg;
+			break;
+		case 'Q':
+			if (tsn_parse_size(optarg, &c.quota) != 0 || c.quota == 0) {
+				fprintf(stderr, "tsn: --quota: '%s' is not a size (e.g. 500M, 20G)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("tsn 0.1.0\n");
+			return 0;
+		default:
+			fputs("Try 'tsn --help'.\n", stderr);
+			return 2;
+		}
+	}
+	/* The command's own error line says what failed; the library's log
+	 * lines (the details) show with -v. */
+	tsn_log_set_level(verbose == 0 ? -1 : TSN_LOG_WARN + verbose);
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[optind], commands[i].name) != 0)
+			continue;
+		if (resolve_datadir(&c) != 0)
+			return 1;
+		/* Commands parse their own options with getopt from their name on. */
+		optind++;
+		rc = commands[i].fn(&c, argc - optind + 1, argv + optind - 1);
+		tsn_store_close(c.store);
+		return rc;
+	}
+	fprintf(stderr, "tsn: unknown command '%s'. Try 'tsn --help'.\n", argv[optind]);
+	return 2;
+}

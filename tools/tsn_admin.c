@@ -1,0 +1,162 @@
+/*
+ * tsn_admin.c: `tsn ls`, `tsn rm`, `tsn gc`, `tsn stat`.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "tsn_cli.h"
+#include "util.h"
+
+static const char ls_help[] =
+"usage: tsn ls\n"
+"\n"
+"List your files (those you put, pinned in the store), one per line:\n"
+"URI, size in bytes and name, separated by tabs; private files end with a\n"
+"fourth field 'private'.\n";
+static const char rm_help[] =
+"usage: tsn rm URI...\n"
+"\n"
+"Forget your files: their chunks are unpinned (a chunk another file of yours\n"
+"uses stays pinned) and become cache, evicted when space is needed or by gc.\n";
+static const char gc_help[] =
+"usage: tsn gc\n"
+"\n"
+"Drop every chunk nothing references: cache, and chunks left by an\n"
+"interrupted put. Prints how many chunks and bytes were dropped.\n";
+static const char stat_help[] =
+"usage: tsn stat\n"
+"\n"
+"Print the store's figures: files, chunks and bytes by role (pinned: your\n"
+"files; held: kept for the network; cached; pending: written by a put that\n"
+"has not finished), quota and free disk space.\n";
+
+/* 1 if argv is exactly CMD --help (printed), 2 if it has other arguments
+ * (usage printed), 0 if it has none. */
+static int
+no_args(int argc, char **argv, const char *help)
+{
+	if (argc == 1)
+		return 0;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(help, stdout);
+		return 1;
+	}
+	fputs(help, stderr);
+	return 2;
+}
+
+static int
+print_file(void *ud, const struct tsn_file_info *f)
+{
+	char uri[TSN_URI_STRLEN + 1];
+
+	(void)ud;
+	tsn_uri_format(&f->uri, uri);
+	printf("%s\t%llu\t%s%s\n", uri, (unsigned long long)f->uri.size, f->name,
+	       f->private_ ? "\tprivate" : "");
+	return 0;
+}
+
+int
+cmd_ls(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, ls_help);
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_open_store(c) != 0)
+		return 1;
+	if ((rc = tsn_store_file_list(c->store, print_file, NULL)) != 0) {
+		cli_err("ls", "cannot list the files of %s: %s", c->datadir, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+int
+cmd_rm(struct cli *c, int argc, char **argv)
+{
+	int failed = 0, rc;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(rm_help, stdout);
+		return 0;
+	}
+	if (argc < 2) {
+		fputs(rm_help, stderr);
+		return 2;
+	}
+	if (cli_open_store(c) != 0)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		struct tsn_uri uri;
+		if (cli_parse_uri("rm", argv[i], &uri) != 0) {
+			failed = 1;
+			continue;
+		}
+		rc = tsn_store_file_remove(c->store, &uri);
+		if (rc == -ENOENT) {
+			cli_err("rm", "%.40s...: not one of your files (see `tsn ls`)", argv[i]);
+			failed = 1;
+		} else if (rc != 0) {
+			cli_err("rm", "%.40s...: %s", argv[i], strerror(-rc));
+			failed = 1;
+		}
+	}
+	return failed;
+}
+
+int
+cmd_gc(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, gc_help);
+	uint64_t bytes = 0;
+	char sz[32];
+	long n;
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_open_store(c) != 0)
+		return 1;
+	if ((n = tsn_store_gc(c->store, &bytes)) < 0) {
+		cli_err("gc", "%s", strerror((int)-n));
+		return 1;
+	}
+	tsn_fmt_size(bytes, sz, sizeof(sz));
+	printf("dropped %ld chunks (%s)\n", n, sz);
+	return 0;
+}
+
+int
+cmd_stat(struct cli *c, int argc, char **argv)
+{
+	static const char *roles[] = {"pinned", "held", "cached", "pending"};
+	int rc = no_args(argc, argv, stat_help);
+	struct tsn_store_stat st;
+	struct statvfs vfs;
+	uint64_t used = 0;
+	char a[32], b[32];
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_open_store(c) != 0)
+		return 1;
+	tsn_store_stat(c->store, &st);
+	printf("datadir  %s\n", c->datadir);
+	printf("files    %llu\n", (unsigned long long)st.files);
+	for (int i = 0; i < 4; i++) {
+		tsn_fmt_size(st.bytes[i], a, sizeof(a));
+		printf("%-8s %llu chunks, %s\n", roles[i], (unsigned long long)st.chunks[i], a);
+		used += st.bytes[i];
+	}
+	tsn_fmt_size(used, a, sizeof(a));
+	tsn_fmt_size(st.quota, b, sizeof(b));
+	printf("used     %s of quota %s\n", a, b);
+	if (statvfs(c->datadir, &vfs) == 0) {
+		tsn_fmt_size((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof(a));
+		printf("disk     %s free\n", a);
+	}
+	return 0;
+}
