@@ -1,0 +1,486 @@
+/*
+ * lookup.c: iterative Kademlia operations: node lookups, record gets, puts
+ * and the internal join and bucket-refresh lookups.
+ *
+ * An operation keeps up to TSN_DHT_CAND_MAX candidates sorted by XOR
+ * distance to its target, with alpha queries in flight. It ends when the k
+ * closest candidates that have not failed have all answered (or at its
+ * deadline). A query that times out marks its node failed (and tells the
+ * routing table), which lets the next candidate into the k closest; before
+ * the end, failed nodes closer than the k-th answer get one more try.
+ * A put then sends STORE to those k nodes. Completions are deferred to
+ * lookup_reap, so nothing completes inside the call that started it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dht_i.h"
+
+/* Queries a candidate gets before it counts as failed for good. */
+#define LOOKUP_TRIES 2
+
+static void step(struct tsn_dht *d, uint64_t now, struct dht_op *op);
+
+static unsigned
+op_slot(const struct tsn_dht *d, const struct dht_op *op)
+{
+	for (unsigned i = 0; i < d->o.max_ops; i++)
+		if (d->ops[i] == op)
+			return i;
+	return UINT32_MAX; /* not reached: ops are in their slot until reaped */
+}
+
+unsigned
+lookup_count(const struct tsn_dht *d, uint8_t kind)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->o.max_ops; i++)
+		if (d->ops[i] != NULL && d->ops[i]->kind == kind)
+			n++;
+	return n;
+}
+
+static int
+cand_find(const struct dht_op *op, const uint8_t id[TSN_ID_LEN])
+{
+	for (size_t i = 0; i < op->ncand; i++)
+		if (memcmp(op->cand[i].c.id, id, TSN_ID_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Insert c in distance order; when full, the farthest gives way. */
+static void
+cand_add(struct tsn_dht *d, struct dht_op *op, const struct tsn_contact *c)
+{
+	size_t at;
+
+	if (memcmp(c->id, d->o.id, TSN_ID_LEN) == 0 ||
+	    tsn_addr_is_martian(&c->addr, d->o.table.allow_loopback) || cand_find(op, c->id) >= 0)
+		return;
+	if (op->ncand == TSN_DHT_CAND_MAX) {
+		if (tsn_id_dist_cmp(op->target, c->id, op->cand[op->ncand - 1].c.id) >= 0)
+			return;
+		op->ncand--; /* its query, if any, still counts in op->inflight */
+	}
+	at = op->ncand;
+	while (at > 0 && tsn_id_dist_cmp(op->target, c->id, op->cand[at - 1].c.id) < 0) {
+		op->cand[at] = op->cand[at - 1];
+		at--;
+	}
+	memset(&op->cand[at], 0, sizeof(op->cand[at]));
+	op->cand[at].c = *c;
+	op->ncand++;
+	op->any_cand = true;
+}
+
+/* Keep rec (already checked) in the results: per slot only the highest seq. */
+static void
+merge_record(struct tsn_dht *d, struct dht_op *op, const struct tsn_record *rec)
+{
+	for (size_t i = 0; i < op->nrecs; i++) {
+		if (!tsn_record_same_slot(&op->recs[i], rec))
+			continue;
+		if (tsn_record_is_signed(rec->type) && rec->seq > op->recs[i].seq)
+			op->recs[i] = *rec;
+		else if (!tsn_record_is_signed(rec->type) && rec->expiry_ms > op->recs[i].expiry_ms)
+			op->recs[i].expiry_ms = rec->expiry_ms;
+		return;
+	}
+	if (op->nrecs < d->o.max_get_records)
+		op->recs[op->nrecs++] = *rec;
+}
+
+static void
+local_records(struct tsn_dht *d, uint64_t now, struct dht_op *op)
+{
+	struct tsn_record rec;
+	size_t start = 0, total, n;
+
+	do {
+		n = tsn_recstore_get(d->rs, now, op->target, start, d->blobs, TSN_WIRE_VALUES_MAX, &total);
+		for (size_t i = 0; i < n; i++) {
+			size_t used;
+			/* verified when stored */
+			if (tsn_record_decode(d->blobs[i].p, d->blobs[i].len, &rec, &used) == 0)
+				merge_record(d, op, &rec);
+		}
+		start += n;
+	} while (n > 0 && start < total);
+}
+
+int
+lookup_start(struct tsn_dht *d, uint64_t now, uint8_t kind, const uint8_t target[TSN_ID_LEN],
+             unsigned flags, const struct tsn_record *rec, void *op_ud)
+{
+	struct tsn_contact near[TSN_WIRE_NODES_MAX];
+	struct dht_op *op;
+	unsigned slot;
+	size_t n;
+
+	for (slot = 0; slot < d->o.max_ops && d->ops[slot] != NULL; slot++)
+		;
+	if (slot == d->o.max_ops)
+		return -EAGAIN;
+	op = calloc(1, sizeof(*op));
+	if (op == NULL)
+		return -ENOMEM;
+	if (kind == OP_VALUES && (op->recs = calloc(d->o.max_get_records, sizeof(op->recs[0]))) == NULL)
+		goto nomem;
+	if (kind == OP_PUT) {
+		if ((op->rec = malloc(sizeof(*op->rec))) == NULL)
+			goto nomem;
+		*op->rec = *rec;
+	}
+	op->gen = ++d->gen;
+	op->kind = kind;
+	op->flags = flags;
+	memcpy(op->target, target, TSN_ID_LEN);
+	op->op_ud = op_ud;
+	op->deadline = now + d->o.op_timeout_ms;
+	d->ops[slot] = op;
+	d->nops++;
+
+	n = tsn_table_closest(d->table, target, NULL, false, near, d->o.k);
+	for (size_t i = 0; i < n; i++)
+		cand_add(d, op, &near[i]);
+	if (kind == OP_VALUES)
+		local_records(d, now, op);
+	step(d, now, op); /* may finish it; the callback waits for lookup_reap */
+	return 0;
+nomem:
+	free(op->recs);
+	free(op);
+	return -ENOMEM;
+}
+
+static void
+finish(struct tsn_dht *d, struct dht_op *op, int status)
+{
+	op->done = true;
+	op->status = status;
+	d->reap_due = true;
+}
+
+static unsigned
+count_answered(const struct dht_op *op, unsigned k)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < op->ncand && n < k; i++)
+		if (op->cand[i].state == C_ANSWERED)
+			n++;
+	return n;
+}
+
+static void
+start_storing(struct tsn_dht *d, uint64_t now, struct dht_op *op)
+{
+	unsigned sent = 0, slot = op_slot(d, op);
+	const uint8_t *kth = NULL;
+	int rc;
+
+	op->storing = true;
+	for (size_t i = 0; i < op->ncand && sent < d->o.k; i++) {
+		struct dht_cand *c = &op->cand[i];
+		if (c->state != C_ANSWERED)
+			continue;
+		sent++;
+		kth = c->c.id;
+		d->out.h.type = TSN_MSG_STORE;
+		d->out.u.store.rc = 0;
+		d->out.u.store.rec = *op->rec;
+		if (dht_send_request(d, now, &c->c.addr, c->c.id, &d->out, Q_STORE, slot, NULL) == 0)
+			op->stores_out++;
+	}
+	/* This node stores too when it is one of the k closest. */
+	if (sent < d->o.k || tsn_id_dist_cmp(op->target, d->o.id, kth) < 0) {
+		/* through the STORE_ACK codes, so local and remote refusals read alike */
+		rc = tsn_wire_status_errno(tsn_wire_errno_status(tsn_recstore_put(d->rs, now, op->rec)));
+		if (rc == 0)
+			op->stored++;
+		else if (op->store_err == 0)
+			op->store_err = rc;
+	}
+	op->deadline = now + d->o.query_timeout_ms + 1;
+}
+
+/* The search phase is over (converged, or the deadline passed). */
+static void
+search_over(struct tsn_dht *d, uint64_t now, struct dht_op *op, bool timed_out)
+{
+	unsigned answered = count_answered(op, d->o.k);
+	int fail = timed_out ? -ETIMEDOUT : -EHOSTUNREACH;
+
+	switch (op->kind) {
+	case OP_PUT:
+		start_storing(d, now, op);
+		step(d, now, op);
+		return;
+	case OP_VALUES:
+		if (op->nrecs > 0)
+			finish(d, op, 0);
+		else
+			finish(d, op, answered > 0 || !op->any_cand ? -ENOENT : fail);
+		return;
+	case OP_JOIN:
+		/*
+		 * Now that our neighbourhood is known, fill the farther buckets.
+		 * Fewer than k answers means the network looked smaller than k
+		 * nodes, possibly because our neighbours were joining too: the
+		 * join is tried again later (dht.c, maintain_join, backing off).
+		 */
+		if (answered > 0 && !d->join_refreshed) {
+			d->join_refreshed = true;
+			tsn_table_touch_all_due(d->table);
+		}
+		if (answered >= d->o.k)
+			d->joined = true;
+		/* fall through */
+	default:
+		finish(d, op, answered > 0 ? 0 : fail);
+		return;
+	}
+}
+
+static void
+send_query(struct tsn_dht *d, uint64_t now, struct dht_op *op, size_t i, uint16_t cursor)
+{
+	struct dht_cand *c = &op->cand[i];
+	struct tsn_msg *m = &d->out;
+	int rc;
+
+	if (op->kind == OP_VALUES) {
+		m->h.type = TSN_MSG_FIND_VALUE;
+		memcpy(m->u.find_value.key, op->target, TSN_ID_LEN);
+		m->u.find_value.cursor = cursor;
+	} else {
+		m->h.type = TSN_MSG_FIND_NODE;
+		memcpy(m->u.find_node.target, op->target, TSN_ID_LEN);
+	}
+	rc = dht_send_request(d, now, &c->c.addr, c->c.id, m, Q_LOOKUP, op_slot(d, op), NULL);
+	if (rc == 0) {
+		c->state = C_INFLIGHT;
+		c->tries++;
+		op->inflight++;
+	} else if (rc == -EAGAIN) {
+		op->starved = true; /* left NEW, retried by lookup_tick */
+	} else {
+		c->state = C_FAILED;
+		c->tries = LOOKUP_TRIES; /* the send itself failed: no second try */
+	}
+}
+
+static void
+step(struct tsn_dht *d, uint64_t now, struct dht_op *op)
+{
+	unsigned seen = 0;
+	size_t limit = 0;
+	bool retry = false;
+
+	if (op->done)
+		return;
+	if (op->storing) {
+		if (op->stores_out == 0 || now >= op->deadline)
+			finish(d, op, op->stored > 0 ? (int)op->stored
+			                             : op->store_err != 0 ? op->store_err : -EHOSTUNREACH);
+		return;
+	}
+	if (now >= op->deadline) {
+		search_over(d, now, op, true);
+		return;
+	}
+	if (op->kind == OP_VALUES && (op->flags & TSN_DHT_GET_FIRST) && op->nrecs > 0) {
+		finish(d, op, 0);
+		return;
+	}
+	/* Keep alpha queries out to the closest candidates not yet asked. */
+	op->starved = false;
+	for (size_t i = 0; i < op->ncand && seen < d->o.k && op->inflight < d->o.alpha; i++) {
+		struct dht_cand *c = &op->cand[i];
+		if (c->state == C_FAILED)
+			continue;
+		if (c->state == C_NEW)
+			send_query(d, now, op, i, 0);
+		if (c->state != C_FAILED)
+			seen++;
+	}
+	/* Converged when the k closest that have not failed have all answered;
+	 * queries still out to farther nodes cannot change that set's answer. */
+	seen = 0;
+	for (size_t i = 0; i < op->ncand && seen < d->o.k; i++) {
+		if (op->cand[i].state == C_FAILED)
+			continue;
+		if (op->cand[i].state != C_ANSWERED)
+			return;
+		seen++;
+		limit = i;
+	}
+	/*
+	 * Before ending, a node closer than the k-th answer that timed out
+	 * gets one more query: one lost datagram must not drop it from the
+	 * result. The lookup did not wait for it: others were asked meanwhile.
+	 */
+	if (seen < d->o.k)
+		limit = op->ncand;
+	for (size_t i = 0; i < limit && i < op->ncand; i++) {
+		struct dht_cand *c = &op->cand[i];
+		if (c->state == C_FAILED && c->tries < LOOKUP_TRIES) {
+			c->state = C_NEW;
+			retry = true;
+		}
+	}
+	if (retry)
+		step(d, now, op);
+	else
+		search_over(d, now, op, false);
+}
+
+void
+lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct dht_query *q,
+                const struct tsn_msg *m)
+{
+	int ci;
+
+	if (q->purpose == Q_STORE) {
+		int rc = tsn_wire_status_errno(m->u.store_ack.status);
+		if (op->stores_out > 0)
+			op->stores_out--;
+		if (rc == 0)
+			op->stored++;
+		else if (op->store_err == 0)
+			op->store_err = rc;
+		step(d, now, op);
+		return;
+	}
+	if (op->inflight > 0)
+		op->inflight--;
+	if (op->storing || op->done)
+		return; /* a late answer to the search */
+	ci = cand_find(op, m->h.sender);
+	if (m->h.type == TSN_MSG_NODES) {
+		if (ci >= 0)
+			op->cand[ci].state = C_ANSWERED;
+		for (unsigned i = 0; i < m->u.nodes.n; i++)
+			cand_add(d, op, &m->u.nodes.nodes[i]);
+	} else if (m->h.type == TSN_MSG_VALUES && op->kind == OP_VALUES) {
+		for (unsigned i = 0; i < m->u.values.n; i++) {
+			const struct tsn_record *r = &m->u.values.recs[i];
+			/* authenticate before use: a peer may send anything */
+			if (memcmp(r->key, op->target, TSN_ID_LEN) != 0 || r->expiry_ms <= now ||
+			    tsn_record_verify(r) != 0)
+				continue;
+			merge_record(d, op, r);
+		}
+		if (ci >= 0) {
+			struct dht_cand *c = &op->cand[ci];
+			c->state = C_ANSWERED;
+			if (m->u.values.next != 0 && c->pages + 1u < d->o.max_pages &&
+			    !((op->flags & TSN_DHT_GET_FIRST) && op->nrecs > 0)) {
+				c->pages++;
+				send_query(d, now, op, (size_t)ci, m->u.values.next);
+				if (c->state != C_INFLIGHT)
+					c->state = C_ANSWERED;
+			}
+		}
+	}
+	step(d, now, op);
+}
+
+void
+lookup_on_timeout(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct dht_query *q)
+{
+	int ci;
+
+	if (q->purpose == Q_STORE) {
+		if (op->stores_out > 0)
+			op->stores_out--;
+	} else if (op->inflight > 0) {
+		op->inflight--;
+	}
+	if (q->purpose == Q_LOOKUP && !op->storing && (ci = cand_find(op, q->id)) >= 0) {
+		/* a timed-out page still leaves the pages already merged */
+		op->cand[ci].state = op->cand[ci].pages > 0 ? C_ANSWERED : C_FAILED;
+	}
+	step(d, now, op);
+}
+
+uint64_t
+lookup_tick(struct tsn_dht *d, uint64_t now)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; i < d->o.max_ops; i++) {
+		struct dht_op *op = d->ops[i];
+		if (op == NULL || op->done)
+			continue;
+		step(d, now, op);
+		if (op->done)
+			continue;
+		if (op->deadline < next)
+			next = op->deadline;
+		/* a query left unsent (query table full) wants a retry soon */
+		if (op->starved && now + 100 < next)
+			next = now + 100;
+	}
+	return next;
+}
+
+static void
+complete(struct tsn_dht *d, struct dht_op *op)
+{
+	struct tsn_contact nodes[TSN_WIRE_NODES_MAX];
+	size_t n = 0;
+
+	switch (op->kind) {
+	case OP_NODES:
+		for (size_t i = 0; i < op->ncand && n < d->o.k; i++)
+			if (op->cand[i].state == C_ANSWERED)
+				nodes[n++] = op->cand[i].c;
+		if (d->cb.lookup_done != NULL)
+			d->cb.lookup_done(d->ud, op->op_ud, op->status, nodes, op->status == 0 ? n : 0);
+		break;
+	case OP_VALUES:
+		if (d->cb.get_done != NULL)
+			d->cb.get_done(d->ud, op->op_ud, op->status, op->recs,
+			               op->status == 0 ? op->nrecs : 0);
+		break;
+	case OP_PUT:
+		if (d->cb.put_done != NULL)
+			d->cb.put_done(d->ud, op->op_ud, op->status);
+		break;
+	default:
+		break; /* internal: refresh, join */
+	}
+}
+
+void
+lookup_reap(struct tsn_dht *d)
+{
+	if (!d->reap_due)
+		return;
+	d->reap_due = false;
+	for (unsigned i = 0; i < d->o.max_ops; i++) {
+		struct dht_op *op = d->ops[i];
+		if (op == NULL || !op->done)
+			continue;
+		/* Out of its slot first: the callback may start a new operation. */
+		d->ops[i] = NULL;
+		d->nops--;
+		complete(d, op);
+		free(op->recs);
+		free(op->rec);
+		free(op);
+	}
+}
+
+void
+lookup_cancel_all(struct tsn_dht *d, int status)
+{
+	for (unsigned i = 0; i < d->o.max_ops; i++)
+		if (d->ops[i] != NULL && !d->ops[i]->done)
+			finish(d, d->ops[i], status);
+	lookup_reap(d);
+}

@@ -1,0 +1,138 @@
+/*
+ * node.h: a running TSN node. The DHT core (dht.h), a UDP socket and a TCP
+ * listener on the same port number, and the chunk transfers, all owned by
+ * one libuv loop in a background thread. This is the only part of net/ that
+ * includes uv.h (node_*.c); the protocol code stays sans-I/O.
+ *
+ * Other threads talk to the node through the calls below. Each call is
+ * thread-safe and goes through one bounded request queue (-EAGAIN when it
+ * is full). An asynchronous call either fails now with -errno (its callback
+ * never runs) or returns 0 and its callback runs exactly once, later, on the
+ * loop thread, no later than its deadline (opts.timeout_ms after the call).
+ * Callbacks must not block; they may call the asynchronous calls again.
+ * The *_wait forms block the calling thread (never the loop thread) until
+ * completion.
+ *
+ * Chunks: the node reads and writes chunk bodies in the store it is given
+ * (shared; the store is thread-safe). Disk I/O and hashing run on the libuv
+ * thread pool, never on the loop thread. Chunk bodies travel over TCP (one
+ * connection per peer, reused, length-framed, capped bytes in flight per
+ * peer); records and lookups over UDP (dht.h, docs/protocol.md).
+ *
+ * Placement: a chunk lives at the `replicas` nodes closest to its id (XOR
+ * distance), this node included when it is among them (then it keeps the
+ * chunk as held). A fetch asks the closest nodes in turn (several at once),
+ * checks BLAKE2b(block) == id and keeps the block as cached.
+ */
+#ifndef TSN_NET_NODE_H
+#define TSN_NET_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "dht.h"
+#include "record.h"
+#include "store.h"
+
+#define TSN_NODE_BOOTSTRAP_MAX 16
+#define TSN_NODE_REPLICAS_DEFAULT 5
+#define TSN_NODE_TIMEOUT_DEFAULT_MS 30000
+
+struct tsn_node;
+
+struct tsn_node_opts {
+	struct tsn_store *store;  /* required, borrowed for the node's life */
+	const char *datadir;      /* required: the identity key lives in DATADIR/identity */
+	const char *host;         /* numeric address to bind; NULL = "0.0.0.0" */
+	uint16_t port;            /* 0 = any free port (UDP and TCP get the same) */
+	struct tsn_addr bootstrap[TSN_NODE_BOOTSTRAP_MAX]; /* peers to join through */
+	size_t nbootstrap;        /* 0: join through the peers saved last time */
+	unsigned replicas;        /* r; 0 = TSN_NODE_REPLICAS_DEFAULT */
+	uint32_t timeout_ms;      /* deadline of one request; 0 = TSN_NODE_TIMEOUT_DEFAULT_MS */
+	int allow_loopback;       /* accept peers on 127.0.0.0/8 and ::1 (local test
+	                             networks); also set when host is a loopback address */
+};
+
+/*
+ * Start a node: load or create the identity, bind UDP and TCP, load saved
+ * peers, start the loop thread, bootstrap. Returns 0 or -errno; on failure
+ * *out is NULL and err (errlen bytes) says what and why in one line (e.g.
+ * "cannot bind UDP 0.0.0.0:4000: Address already in use").
+ */
+int tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *err,
+                   size_t errlen);
+/*
+ * Stop: pending requests complete with -ECANCELED, peers are saved to the
+ * store, sockets close, the thread is joined, memory freed. NULL is a no-op.
+ * Call from a thread other than the loop thread.
+ */
+void tsn_node_stop(struct tsn_node *n);
+
+/* The port bound (UDP and TCP). */
+uint16_t tsn_node_port(const struct tsn_node *n);
+/* The node id (borrowed, lives as long as n). */
+const uint8_t *tsn_node_id(const struct tsn_node *n);
+
+typedef void (*tsn_node_status_fn)(void *ud, int status);
+typedef void (*tsn_node_fetch_fn)(void *ud, long len);
+typedef void (*tsn_node_records_fn)(void *ud, int status, const struct tsn_record *recs,
+                                    size_t n);
+typedef void (*tsn_node_lookup_fn)(void *ud, int status, const struct tsn_contact *nodes,
+                                   size_t n);
+
+/*
+ * Place the local chunk id at the `replicas` closest nodes. status: the
+ * number of nodes that hold it afterwards (this one included), or -ENOENT
+ * (not in the local store), -EHOSTUNREACH (no node took it), -ETIMEDOUT,
+ * -ECANCELED.
+ */
+int tsn_node_push_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], tsn_node_status_fn cb,
+                        void *ud);
+/*
+ * Get block id into buf (cap >= TSN_BLOCK_MAX): from the local store, else
+ * from the network (checked against id, then stored as cached). len: the
+ * block length, or -ENOENT (no holder answered with it), -ETIMEDOUT,
+ * -ECANCELED, -EIO. buf must stay valid until the callback.
+ */
+int tsn_node_fetch_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], uint8_t *buf,
+                         size_t cap, tsn_node_fetch_fn cb, void *ud);
+/* Store a record at the k closest nodes. status: nodes that stored it, or -errno (dht.h put_done). */
+int tsn_node_put_record(struct tsn_node *n, const struct tsn_record *rec, tsn_node_status_fn cb,
+                        void *ud);
+/* Records under key (dht.h get_done); flags: TSN_DHT_GET_FIRST or 0. */
+int tsn_node_get_records(struct tsn_node *n, const uint8_t key[TSN_ID_LEN], unsigned flags,
+                         tsn_node_records_fn cb, void *ud);
+/* The k closest nodes to key (dht.h lookup_done). */
+int tsn_node_lookup(struct tsn_node *n, const uint8_t key[TSN_ID_LEN], tsn_node_lookup_fn cb,
+                    void *ud);
+
+/* Blocking forms (not on the loop thread). Same results as the callbacks. */
+int tsn_node_push_chunk_wait(struct tsn_node *n, const uint8_t id[TSN_ID_LEN]);
+long tsn_node_fetch_chunk_wait(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], uint8_t *buf,
+                               size_t cap);
+/* tsn_fetch_fn adapter (tree.h): ud is the node. */
+long tsn_node_fetch(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap);
+
+struct tsn_node_status {
+	uint8_t id[TSN_ID_LEN];
+	struct tsn_addr addr;          /* bound address and port */
+	unsigned replicas;
+	size_t peers;                  /* contacts in the routing table */
+	size_t records;                /* records held for the network */
+	uint64_t udp_in, udp_out;      /* bytes */
+	uint64_t tcp_in, tcp_out;      /* bytes */
+	uint64_t chunks_served;        /* blocks sent to peers that asked */
+	uint64_t chunks_accepted;      /* blocks peers pushed to us, kept as held */
+	uint64_t chunks_fetched;       /* blocks fetched from peers */
+	uint64_t chunks_pushed;        /* copies placed at peers */
+	uint64_t requests_pending;     /* in the queue or running */
+	size_t connections;            /* TCP connections open */
+	struct tsn_dht_stats dht;
+};
+/* A snapshot of the figures (thread-safe, does not wait on the loop). */
+void tsn_node_status(struct tsn_node *n, struct tsn_node_status *out);
+/* A snapshot of up to max contacts. Returns how many. */
+size_t tsn_node_peers(struct tsn_node *n, struct tsn_contact *out, size_t max);
+
+#endif
