@@ -81,10 +81,11 @@ struct tsn_encoder_opts {
 struct tsn_encoder;
 
 /*
- * New encoder; opts NULL = all defaults. With threads = T > 1 it starts T - 1
- * threads that each encode one chunk of every batch of T, while the caller
- * encodes one; put is still called only from the caller's thread, in order.
- * Memory: T x (chunk size + TSN_BLOCK_MAX) plus one node per level.
+ * New encoder; opts NULL = all defaults. With threads = T > 1 it starts T
+ * threads that encode data chunks while the caller copies data in and hands
+ * blocks on; put is still called only from the caller's thread, in order.
+ * Memory: T + 1 slots of (chunk size + TSN_BLOCK_MAX), one with T = 1, plus
+ * one node per level; at most T whole chunks wait for put when a call returns.
  * Returns 0 or -EINVAL (bad chunk size, put NULL) / -ENOMEM / -EAGAIN (no
  * thread); *out NULL on failure. One thread at a time may call the encoder.
  */
