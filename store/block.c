@@ -16,6 +16,7 @@
 
 #include "block.h"
 #include "block_i.h"
+#include "util.h"
 
 /* BLAKE2b-256("TreeShareNet public convergence secret v1"). */
 const struct tsn_secret tsn_secret_public = {{
@@ -30,21 +31,6 @@ struct tsn_codec {
 	ZSTD_CCtx *cctx;
 	ZSTD_DCtx *dctx;
 };
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 struct tsn_codec *
 tsn_codec_new(void)
@@ -103,7 +89,7 @@ derive_nonce(const uint8_t key[TSN_KEY_LEN], uint8_t kind, uint8_t flags,
 	extra[n++] = kind;
 	extra[n++] = flags;
 	if (flags & TSN_BLOCK_FLAG_ZSTD) {
-		put_be32(extra + n, (uint32_t)ZSTD_versionNumber());
+		tsn_put_be32(extra + n, (uint32_t)ZSTD_versionNumber());
 		n += 4;
 		extra[n++] = TSN_ZSTD_LEVEL;
 	}
@@ -167,7 +153,7 @@ tsn_codec_encode(struct tsn_codec *c, const struct tsn_secret *conv, int kind,
 	inner[1] = flags;
 	inner[2] = 0;
 	inner[3] = 0;
-	put_be32(inner + 4, (uint32_t)len);
+	tsn_put_be32(inner + 4, (uint32_t)len);
 	derive_nonce(key, (uint8_t)kind, flags, nonce);
 	total = tsn_block_seal(key, nonce, inner, TSN_BLOCK_INNER_HDR + blen, out);
 
@@ -221,7 +207,7 @@ tsn_codec_decode(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
 		return fail_why(why, "wrong block kind", -EBADMSG);
 	if ((inner[1] & ~TSN_BLOCK_FLAG_ZSTD) != 0 || inner[2] != 0 || inner[3] != 0)
 		return fail_why(why, "bad inner header", -EBADMSG);
-	plen = get_be32(inner + 4);
+	plen = tsn_get_be32(inner + 4);
 	if (plen > TSN_CHUNK_MAX)
 		return fail_why(why, "plaintext length over the chunk maximum", -EBADMSG);
 	if (ref->len != 0 && plen != ref->len)

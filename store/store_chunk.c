@@ -16,31 +16,6 @@
 #include "store_i.h"
 #include "util.h"
 
-/* Ids of evicted chunks, whose bodies are unlinked after the batch. */
-struct victims {
-	uint8_t (*id)[TSN_ID_LEN];
-	size_t n, cap;
-};
-
-static int
-victims_add(struct victims *v, const uint8_t id[TSN_ID_LEN])
-{
-	void *p;
-	size_t cap;
-
-	if (v->n == v->cap) {
-		cap = v->cap ? 2 * v->cap : 64;
-		if (cap > SIZE_MAX / TSN_ID_LEN)
-			return -ENOMEM;
-		if ((p = realloc(v->id, cap * TSN_ID_LEN)) == NULL)
-			return -ENOMEM;
-		v->id = p;
-		v->cap = cap;
-	}
-	memcpy(v->id[v->n++], id, TSN_ID_LEN);
-	return 0;
-}
-
 static uint64_t
 total_bytes(const struct tsn_store *s)
 {
@@ -50,7 +25,7 @@ total_bytes(const struct tsn_store *s)
 /* Walk the 'a' keys oldest first, staging deletions until `over` bytes are freed. */
 static int
 pick_victims(struct tsn_store *s, uint64_t over, leveldb_writebatch_t *b,
-             struct tsn_store__delta *d, struct victims *v, uint64_t *freed)
+             struct tsn_store__delta *d, struct tsn_store__ids *v, uint64_t *freed)
 {
 	leveldb_iterator_t *it;
 	struct tsn_store__entry e;
@@ -86,7 +61,7 @@ pick_victims(struct tsn_store *s, uint64_t over, leveldb_writebatch_t *b,
 			leveldb_writebatch_delete(b, (const char *)k, klen);
 			continue;
 		}
-		if ((rc = victims_add(v, k + 9)) < 0)
+		if ((rc = tsn_store__ids_add(v, k + 9)) < 0)
 			break;
 		tsn_store__stage(b, d, k + 9, &e, NULL);
 		*freed += e.len;
@@ -104,7 +79,7 @@ int
 tsn_store__make_room(struct tsn_store *s, uint64_t need)
 {
 	struct tsn_store__delta d = {0};
-	struct victims v = {0};
+	struct tsn_store__ids v = {0};
 	leveldb_writebatch_t *b;
 	uint64_t total = total_bytes(s), over, freed = 0;
 	int rc;

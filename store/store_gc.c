@@ -23,30 +23,6 @@
 
 #define GC_BATCH 256
 
-struct ids {
-	uint8_t (*id)[TSN_ID_LEN];
-	size_t n, cap;
-};
-
-static int
-ids_add(struct ids *v, const uint8_t id[TSN_ID_LEN])
-{
-	void *p;
-	size_t cap;
-
-	if (v->n == v->cap) {
-		cap = v->cap ? 2 * v->cap : 256;
-		if (cap > SIZE_MAX / TSN_ID_LEN)
-			return -ENOMEM;
-		if ((p = realloc(v->id, cap * TSN_ID_LEN)) == NULL)
-			return -ENOMEM;
-		v->id = p;
-		v->cap = cap;
-	}
-	memcpy(v->id[v->n++], id, TSN_ID_LEN);
-	return 0;
-}
-
 /* What a sweep drops: GC_ALL for tsn_store_gc, GC_MINE for tsn_store_drop_pending. */
 enum { GC_ALL, GC_MINE };
 
@@ -62,7 +38,7 @@ garbage(const struct tsn_store *s, const struct tsn_store__entry *e, int mode)
 
 /* Ids of every garbage entry, as of now. */
 static int
-candidates(struct tsn_store *s, struct ids *out, int mode)
+candidates(struct tsn_store *s, struct tsn_store__ids *out, int mode)
 {
 	leveldb_iterator_t *it;
 	struct tsn_store__entry e;
@@ -79,7 +55,7 @@ candidates(struct tsn_store *s, struct ids *out, int mode)
 		v = (const uint8_t *)leveldb_iter_value(it, &vlen);
 		if (klen != TSN_STORE__CKEY_LEN || tsn_store__entry_parse(v, vlen, &e) < 0)
 			continue; /* logged at open */
-		if (garbage(s, &e, mode) && (rc = ids_add(out, k + 1)) < 0)
+		if (garbage(s, &e, mode) && (rc = tsn_store__ids_add(out, k + 1)) < 0)
 			break;
 	}
 	leveldb_iter_get_error(it, &err);
@@ -255,7 +231,7 @@ sweep_tmp(struct tsn_store *s, uint64_t *bytes)
 static int
 sweep_index(struct tsn_store *s, int mode, long *count, uint64_t *freed)
 {
-	struct ids c = {0};
+	struct tsn_store__ids c = {0};
 	int rc;
 
 	if ((rc = candidates(s, &c, mode)) < 0)

@@ -186,4 +186,12 @@ void tsn_store__body_unlink(struct tsn_store *s, const uint8_t id[TSN_ID_LEN]);
  */
 int tsn_store__make_room(struct tsn_store *s, uint64_t need);
 
+/* A growing array of chunk ids (eviction victims, gc candidates). */
+struct tsn_store__ids {
+	uint8_t (*id)[TSN_ID_LEN];
+	size_t n, cap;
+};
+/* Append id. Returns 0 or -ENOMEM. Free v->id with free(). */
+int tsn_store__ids_add(struct tsn_store__ids *v, const uint8_t id[TSN_ID_LEN]);
+
 #endif

@@ -3,50 +3,12 @@
  * mapping, and staging of chunk entry changes with their LRU keys and stats.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "store_i.h"
 #include "util.h"
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 int
 tsn_store__role(const struct tsn_store__entry *e)
@@ -77,7 +39,7 @@ void
 tsn_store__akey(uint8_t k[TSN_STORE__AKEY_LEN], uint64_t seq, const uint8_t id[TSN_ID_LEN])
 {
 	k[0] = TSN_STORE__K_LRU;
-	put64(k + 1, seq);
+	tsn_put_be64(k + 1, seq);
 	memcpy(k + 9, id, TSN_ID_LEN);
 }
 
@@ -97,12 +59,12 @@ tsn_store__entry_encode(const struct tsn_store__entry *e, uint8_t out[TSN_STORE_
 {
 	out[0] = TSN_STORE__ENTRY_VERSION;
 	out[1] = e->flags;
-	put16(out + 2, 0);
-	put32(out + 4, e->len);
-	put32(out + 8, e->pins);
-	put64(out + 12, e->seq);
-	put64(out + 20, e->atime_ms);
-	put32(out + 28, e->session);
+	tsn_put_be16(out + 2, 0);
+	tsn_put_be32(out + 4, e->len);
+	tsn_put_be32(out + 8, e->pins);
+	tsn_put_be64(out + 12, e->seq);
+	tsn_put_be64(out + 20, e->atime_ms);
+	tsn_put_be32(out + 28, e->session);
 }
 
 int
@@ -110,16 +72,16 @@ tsn_store__entry_parse(const uint8_t *p, size_t len, struct tsn_store__entry *e)
 {
 	if (len != TSN_STORE__ENTRY_LEN || p[0] != TSN_STORE__ENTRY_VERSION)
 		return -EBADMSG;
-	if ((p[1] & ~TSN_STORE__F_KNOWN) != 0 || get16(p + 2) != 0)
+	if ((p[1] & ~TSN_STORE__F_KNOWN) != 0 || tsn_get_be16(p + 2) != 0)
 		return -EBADMSG;
-	if (get32(p + 4) > TSN_BLOCK_MAX)
+	if (tsn_get_be32(p + 4) > TSN_BLOCK_MAX)
 		return -EBADMSG;
 	e->flags = p[1];
-	e->len = get32(p + 4);
-	e->pins = get32(p + 8);
-	e->seq = get64(p + 12);
-	e->atime_ms = get64(p + 20);
-	e->session = get32(p + 28);
+	e->len = tsn_get_be32(p + 4);
+	e->pins = tsn_get_be32(p + 8);
+	e->seq = tsn_get_be64(p + 12);
+	e->atime_ms = tsn_get_be64(p + 20);
+	e->session = tsn_get_be32(p + 28);
 	return 0;
 }
 
@@ -134,11 +96,11 @@ tsn_store__file_encode(const struct tsn_file_info *f, uint8_t *out)
 
 	out[0] = TSN_STORE__FILE_VERSION;
 	out[1] = f->private_ ? 1 : 0;
-	put16(out + 2, 0);
-	put64(out + 4, f->uri.size);
+	tsn_put_be16(out + 2, 0);
+	tsn_put_be64(out + 4, f->uri.size);
 	memcpy(out + 12, f->uri.key, TSN_KEY_LEN);
-	put64(out + 44, f->mtime);
-	put16(out + 52, (uint16_t)n);
+	tsn_put_be64(out + 44, f->mtime);
+	tsn_put_be16(out + 52, (uint16_t)n);
 	memcpy(out + TSN_STORE__FILE_HDR, f->name, n);
 	return TSN_STORE__FILE_HDR + n;
 }
@@ -150,18 +112,18 @@ tsn_store__file_parse(const uint8_t id[TSN_ID_LEN], const uint8_t *p, size_t len
 	size_t n;
 
 	if (len < TSN_STORE__FILE_HDR || p[0] != TSN_STORE__FILE_VERSION || (p[1] & ~1u) != 0 ||
-	    get16(p + 2) != 0)
+	    tsn_get_be16(p + 2) != 0)
 		return -EBADMSG;
-	n = get16(p + 52);
+	n = tsn_get_be16(p + 52);
 	if (n > TSN_STORE__NAME_MAX || len != TSN_STORE__FILE_HDR + n ||
 	    memchr(p + TSN_STORE__FILE_HDR, '\0', n) != NULL)
 		return -EBADMSG;
 	memset(f, 0, sizeof(*f));
 	memcpy(f->uri.id, id, TSN_ID_LEN);
-	f->uri.size = get64(p + 4);
+	f->uri.size = tsn_get_be64(p + 4);
 	memcpy(f->uri.key, p + 12, TSN_KEY_LEN);
 	f->private_ = p[1] & 1;
-	f->mtime = get64(p + 44);
+	f->mtime = tsn_get_be64(p + 44);
 	memcpy(f->name, p + TSN_STORE__FILE_HDR, n);
 	f->name[n] = '\0';
 	return 0;
@@ -269,4 +231,23 @@ tsn_store__now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+tsn_store__ids_add(struct tsn_store__ids *v, const uint8_t id[TSN_ID_LEN])
+{
+	void *p;
+	size_t cap;
+
+	if (v->n == v->cap) {
+		cap = v->cap ? 2 * v->cap : 64;
+		if (cap > SIZE_MAX / TSN_ID_LEN)
+			return -ENOMEM;
+		if ((p = realloc(v->id, cap * TSN_ID_LEN)) == NULL)
+			return -ENOMEM;
+		v->id = p;
+		v->cap = cap;
+	}
+	memcpy(v->id[v->n++], id, TSN_ID_LEN);
+	return 0;
 }

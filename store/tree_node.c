@@ -8,27 +8,7 @@
 
 #include "tree.h"
 #include "tree_i.h"
-
-static uint32_t
-get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get_be64(const uint8_t *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
-static void
-put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
+#include "util.h"
 
 uint32_t
 tsn_tree_fanout(uint32_t chunk_size)
@@ -103,9 +83,9 @@ tsn_node_parse(const uint8_t *p, size_t len, struct tsn_node *out, const char **
 	n.level = p[1];
 	if (p[2] != 0 || p[3] != 0)
 		return fail(why, "nonzero reserved bytes in index node");
-	n.chunk_size = get_be32(p + 4);
-	n.size = get_be64(p + 8);
-	n.count = get_be32(p + 16);
+	n.chunk_size = tsn_get_be32(p + 4);
+	n.size = tsn_get_be64(p + 8);
+	n.count = tsn_get_be32(p + 16);
 	if (n.level > TSN_TREE_MAX_DEPTH)
 		return fail(why, "index node level over the maximum depth");
 	if (n.chunk_size < TSN_CHUNK_MIN || n.chunk_size > TSN_CHUNK_MAX)
@@ -129,7 +109,7 @@ tsn_node_entry(const struct tsn_node *n, uint32_t i, struct tsn_chunk_ref *out)
 
 	memcpy(out->id, e, TSN_ID_LEN);
 	memcpy(out->key, e + TSN_ID_LEN, TSN_KEY_LEN);
-	out->len = get_be32(e + TSN_ID_LEN + TSN_KEY_LEN);
+	out->len = tsn_get_be32(e + TSN_ID_LEN + TSN_KEY_LEN);
 }
 
 void
@@ -140,10 +120,10 @@ tsn_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t si
 	p[1] = (uint8_t)level;
 	p[2] = 0;
 	p[3] = 0;
-	put_be32(p + 4, chunk_size);
-	put_be32(p + 8, (uint32_t)(size >> 32));
-	put_be32(p + 12, (uint32_t)size);
-	put_be32(p + 16, count);
+	tsn_put_be32(p + 4, chunk_size);
+	tsn_put_be32(p + 8, (uint32_t)(size >> 32));
+	tsn_put_be32(p + 12, (uint32_t)size);
+	tsn_put_be32(p + 16, count);
 }
 
 void
@@ -151,5 +131,5 @@ tsn_node_put_entry(uint8_t *p, const struct tsn_chunk_ref *ref)
 {
 	memcpy(p, ref->id, TSN_ID_LEN);
 	memcpy(p + TSN_ID_LEN, ref->key, TSN_KEY_LEN);
-	put_be32(p + TSN_ID_LEN + TSN_KEY_LEN, ref->len);
+	tsn_put_be32(p + TSN_ID_LEN + TSN_KEY_LEN, ref->len);
 }

@@ -19,6 +19,48 @@ int tsn_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style text of n bytes into out (len bytes). */
 void tsn_fmt_size(uint64_t n, char *out, size_t len);
 
+/* Big-endian integers: every on-disk and on-wire format here is big endian. */
+static inline void
+tsn_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+tsn_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+tsn_put_be64(uint8_t *p, uint64_t v)
+{
+	tsn_put_be32(p, (uint32_t)(v >> 32));
+	tsn_put_be32(p + 4, (uint32_t)v);
+}
+
+static inline uint16_t
+tsn_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+tsn_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t
+tsn_get_be64(const uint8_t *p)
+{
+	return (uint64_t)tsn_get_be32(p) << 32 | tsn_get_be32(p + 4);
+}
+
 /* Log levels: quiet by default (warnings and errors only). */
 enum tsn_log_level { TSN_LOG_ERROR = 0, TSN_LOG_WARN = 1, TSN_LOG_INFO = 2, TSN_LOG_DEBUG = 3 };
 /*
