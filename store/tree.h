@@ -30,19 +30,19 @@
 #include "block.h"
 #include "uri.h"
 
-#define TSN_NODE_VERSION 1
-#define TSN_NODE_HDR 20
-#define TSN_NODE_ENTRY 68
+#define TSN_TREE_NODE_VERSION 1
+#define TSN_TREE_NODE_HDR 20
+#define TSN_TREE_NODE_ENTRY 68
 #define TSN_TREE_MAX_DEPTH 8
 #define TSN_CHUNK_DEFAULT TSN_CHUNK_MAX
 
 /* The parsed header of an index node; entries stay in the buffer. */
-struct tsn_node {
+struct tsn_tree_node {
 	uint8_t level;
 	uint32_t chunk_size;
 	uint64_t size;          /* file bytes under this node; S at the root */
 	uint32_t count;
-	const uint8_t *entries; /* count * TSN_NODE_ENTRY bytes, borrowed */
+	const uint8_t *entries; /* count * TSN_TREE_NODE_ENTRY bytes, borrowed */
 };
 
 /*
@@ -51,10 +51,10 @@ struct tsn_node {
  * TSN_TREE_MAX_DEPTH, size <= TSN_FILE_MAX, zero reserved bytes, exact
  * length). Returns 0 or -EBADMSG (*why set if not NULL).
  */
-int tsn_node_parse(const uint8_t *p, size_t len, struct tsn_node *out, const char **why);
+int tsn_tree_node_parse(const uint8_t *p, size_t len, struct tsn_tree_node *out, const char **why);
 /* Entry i (< n->count) of a parsed node. */
-void tsn_node_entry(const struct tsn_node *n, uint32_t i, struct tsn_chunk_ref *out);
-/* Entries per node for chunk size C: (C - TSN_NODE_HDR) / TSN_NODE_ENTRY. */
+void tsn_tree_node_entry(const struct tsn_tree_node *n, uint32_t i, struct tsn_chunk_ref *out);
+/* Entries per node for chunk size C: (C - TSN_TREE_NODE_HDR) / TSN_TREE_NODE_ENTRY. */
 uint32_t tsn_tree_fanout(uint32_t chunk_size);
 /*
  * The root's level for a file of `size` bytes in chunks of chunk_size: the

@@ -37,7 +37,7 @@ struct enc_slot {
 };
 
 struct enc_level {
-	uint8_t *buf;   /* TSN_NODE_HDR + F * TSN_NODE_ENTRY bytes, or NULL */
+	uint8_t *buf;   /* TSN_TREE_NODE_HDR + F * TSN_TREE_NODE_ENTRY bytes, or NULL */
 	uint32_t count; /* entries so far */
 	uint64_t bytes; /* file bytes under those entries */
 };
@@ -118,11 +118,11 @@ static int
 emit_node(struct tsn_encoder *e, unsigned l, uint8_t *scratch, struct tsn_chunk_ref *ref)
 {
 	struct enc_level *lv = &e->lv[l];
-	size_t len = TSN_NODE_HDR + (size_t)lv->count * TSN_NODE_ENTRY;
+	size_t len = TSN_TREE_NODE_HDR + (size_t)lv->count * TSN_TREE_NODE_ENTRY;
 	long n;
 	int rc;
 
-	tsn_node_put_header(lv->buf, l, e->chunk_size, lv->bytes, lv->count);
+	tsn_tree_node_put_header(lv->buf, l, e->chunk_size, lv->bytes, lv->count);
 	n = tsn_codec_encode(e->codec, &e->conv, TSN_BLOCK_INDEX, lv->buf, len, scratch, ref);
 	if (n < 0)
 		return (int)n;
@@ -143,7 +143,7 @@ add_ref(struct tsn_encoder *e, unsigned l, const struct tsn_chunk_ref *ref, uint
 		return -EFBIG;
 	lv = &e->lv[l];
 	if (lv->buf == NULL) {
-		lv->buf = malloc(TSN_NODE_HDR + (size_t)e->fanout * TSN_NODE_ENTRY);
+		lv->buf = malloc(TSN_TREE_NODE_HDR + (size_t)e->fanout * TSN_TREE_NODE_ENTRY);
 		if (lv->buf == NULL)
 			return -ENOMEM;
 		lv->count = 0;
@@ -160,7 +160,7 @@ add_ref(struct tsn_encoder *e, unsigned l, const struct tsn_chunk_ref *ref, uint
 		lv->count = 0;
 		lv->bytes = 0;
 	}
-	tsn_node_put_entry(lv->buf + TSN_NODE_HDR + (size_t)lv->count * TSN_NODE_ENTRY, ref);
+	tsn_tree_node_put_entry(lv->buf + TSN_TREE_NODE_HDR + (size_t)lv->count * TSN_TREE_NODE_ENTRY, ref);
 	lv->count++;
 	lv->bytes += bytes;
 	return 0;
@@ -348,7 +348,7 @@ tsn_encoder_new(struct tsn_encoder **out, const struct tsn_encoder_opts *opts,
 			goto fail;
 	}
 	/* Level 0 always has a node: an empty file's root has no entries. */
-	if ((e->lv[0].buf = malloc(TSN_NODE_HDR + (size_t)e->fanout * TSN_NODE_ENTRY)) == NULL)
+	if ((e->lv[0].buf = malloc(TSN_TREE_NODE_HDR + (size_t)e->fanout * TSN_TREE_NODE_ENTRY)) == NULL)
 		goto fail;
 	if (t > 1 && (rc = start_pool(e, t)) != 0)
 		goto fail;

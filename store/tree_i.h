@@ -16,10 +16,10 @@ uint64_t tsn_tree_chunks(uint64_t size, uint32_t chunk_size);
  * chunks, at most TSN_FILE_MAX bytes. 0 for a chunk size without fanout.
  */
 uint64_t tsn_tree_max_size(uint32_t chunk_size);
-/* Write a node header (TSN_NODE_HDR bytes) at p. */
-void tsn_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t size,
+/* Write a node header (TSN_TREE_NODE_HDR bytes) at p. */
+void tsn_tree_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t size,
                          uint32_t count);
-/* Write one entry (TSN_NODE_ENTRY bytes) at p. */
-void tsn_node_put_entry(uint8_t *p, const struct tsn_chunk_ref *ref);
+/* Write one entry (TSN_TREE_NODE_ENTRY bytes) at p. */
+void tsn_tree_node_put_entry(uint8_t *p, const struct tsn_chunk_ref *ref);
 
 #endif

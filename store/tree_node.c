@@ -13,9 +13,9 @@
 uint32_t
 tsn_tree_fanout(uint32_t chunk_size)
 {
-	if (chunk_size < TSN_NODE_HDR)
+	if (chunk_size < TSN_TREE_NODE_HDR)
 		return 0;
-	return (chunk_size - TSN_NODE_HDR) / TSN_NODE_ENTRY;
+	return (chunk_size - TSN_TREE_NODE_HDR) / TSN_TREE_NODE_ENTRY;
 }
 
 uint64_t
@@ -72,13 +72,13 @@ fail(const char **why, const char *text)
 }
 
 int
-tsn_node_parse(const uint8_t *p, size_t len, struct tsn_node *out, const char **why)
+tsn_tree_node_parse(const uint8_t *p, size_t len, struct tsn_tree_node *out, const char **why)
 {
-	struct tsn_node n;
+	struct tsn_tree_node n;
 
-	if (len < TSN_NODE_HDR)
+	if (len < TSN_TREE_NODE_HDR)
 		return fail(why, "index node shorter than its header");
-	if (p[0] != TSN_NODE_VERSION)
+	if (p[0] != TSN_TREE_NODE_VERSION)
 		return fail(why, "unknown index node version");
 	n.level = p[1];
 	if (p[2] != 0 || p[3] != 0)
@@ -95,17 +95,17 @@ tsn_node_parse(const uint8_t *p, size_t len, struct tsn_node *out, const char **
 	if (n.count > tsn_tree_fanout(n.chunk_size))
 		return fail(why, "index node count over the fanout");
 	/* count <= fanout < 2^18, so no overflow. */
-	if (len != TSN_NODE_HDR + (size_t)n.count * TSN_NODE_ENTRY)
+	if (len != TSN_TREE_NODE_HDR + (size_t)n.count * TSN_TREE_NODE_ENTRY)
 		return fail(why, "index node length does not match its count");
-	n.entries = p + TSN_NODE_HDR;
+	n.entries = p + TSN_TREE_NODE_HDR;
 	*out = n;
 	return 0;
 }
 
 void
-tsn_node_entry(const struct tsn_node *n, uint32_t i, struct tsn_chunk_ref *out)
+tsn_tree_node_entry(const struct tsn_tree_node *n, uint32_t i, struct tsn_chunk_ref *out)
 {
-	const uint8_t *e = n->entries + (size_t)i * TSN_NODE_ENTRY;
+	const uint8_t *e = n->entries + (size_t)i * TSN_TREE_NODE_ENTRY;
 
 	memcpy(out->id, e, TSN_ID_LEN);
 	memcpy(out->key, e + TSN_ID_LEN, TSN_KEY_LEN);
@@ -113,10 +113,10 @@ tsn_node_entry(const struct tsn_node *n, uint32_t i, struct tsn_chunk_ref *out)
 }
 
 void
-tsn_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t size,
+tsn_tree_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t size,
                     uint32_t count)
 {
-	p[0] = TSN_NODE_VERSION;
+	p[0] = TSN_TREE_NODE_VERSION;
 	p[1] = (uint8_t)level;
 	p[2] = 0;
 	p[3] = 0;
@@ -127,7 +127,7 @@ tsn_node_put_header(uint8_t *p, unsigned level, uint32_t chunk_size, uint64_t si
 }
 
 void
-tsn_node_put_entry(uint8_t *p, const struct tsn_chunk_ref *ref)
+tsn_tree_node_put_entry(uint8_t *p, const struct tsn_chunk_ref *ref)
 {
 	memcpy(p, ref->id, TSN_ID_LEN);
 	memcpy(p + TSN_ID_LEN, ref->key, TSN_KEY_LEN);

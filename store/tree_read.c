@@ -23,10 +23,10 @@
 #include "util.h"
 
 struct rd_level {
-	uint8_t *buf; /* a node's plaintext: TSN_NODE_HDR + F * TSN_NODE_ENTRY bytes */
+	uint8_t *buf; /* a node's plaintext: TSN_TREE_NODE_HDR + F * TSN_TREE_NODE_ENTRY bytes */
 	uint64_t idx; /* which node of this level buf holds */
 	bool valid;
-	struct tsn_node node;
+	struct tsn_tree_node node;
 };
 
 struct tsn_reader {
@@ -136,7 +136,7 @@ chunk_len(const struct tsn_reader *r, uint64_t k)
 
 /* Check a parsed node against the shape of node j of level l. */
 static int
-check_node(struct tsn_reader *r, const uint8_t id[TSN_ID_LEN], const struct tsn_node *nd,
+check_node(struct tsn_reader *r, const uint8_t id[TSN_ID_LEN], const struct tsn_tree_node *nd,
            unsigned l, uint64_t j)
 {
 	uint32_t want;
@@ -162,9 +162,9 @@ check_node(struct tsn_reader *r, const uint8_t id[TSN_ID_LEN], const struct tsn_
 	for (uint32_t i = 0; i < nd->count; i++) {
 		struct tsn_chunk_ref e;
 		uint64_t child = j * r->fanout + i;
-		tsn_node_entry(nd, i, &e);
+		tsn_tree_node_entry(nd, i, &e);
 		want = l == 0 ? chunk_len(r, child)
-		              : TSN_NODE_HDR + expect_count(r, l - 1, child) * TSN_NODE_ENTRY;
+		              : TSN_TREE_NODE_HDR + expect_count(r, l - 1, child) * TSN_TREE_NODE_ENTRY;
 		if (e.len != want) {
 			set_err(r, id, "index node entry %u has length %u, expected %u", i, e.len,
 			        want);
@@ -185,10 +185,10 @@ load_node(struct tsn_reader *r, unsigned l, uint64_t j, const struct tsn_chunk_r
 
 	lv->valid = false;
 	n = load_block(r, ref, TSN_BLOCK_INDEX, lv->buf,
-	               TSN_NODE_HDR + (size_t)r->fanout * TSN_NODE_ENTRY);
+	               TSN_TREE_NODE_HDR + (size_t)r->fanout * TSN_TREE_NODE_ENTRY);
 	if (n < 0)
 		return (int)n;
-	if (tsn_node_parse(lv->buf, (size_t)n, &lv->node, &why) != 0) {
+	if (tsn_tree_node_parse(lv->buf, (size_t)n, &lv->node, &why) != 0) {
 		set_err(r, ref->id, "%s", why);
 		return -EBADMSG;
 	}
@@ -211,7 +211,7 @@ load_path(struct tsn_reader *r, uint64_t k, unsigned l)
 		if (r->lv[m].valid && r->lv[m].idx == j)
 			continue;
 		/* The loop went top-down, so up holds node k / span[m + 1]. */
-		tsn_node_entry(&up->node, (uint32_t)(j - up->idx * r->fanout), &ref);
+		tsn_tree_node_entry(&up->node, (uint32_t)(j - up->idx * r->fanout), &ref);
 		if ((rc = load_node(r, m, j, &ref)) != 0)
 			return rc;
 	}
@@ -228,7 +228,7 @@ tsn_reader_chunk_ref(struct tsn_reader *r, uint64_t index, struct tsn_chunk_ref 
 		return -EINVAL;
 	if ((rc = load_path(r, index, 0)) != 0)
 		return rc;
-	tsn_node_entry(&lv->node, (uint32_t)(index - lv->idx * r->fanout), out);
+	tsn_tree_node_entry(&lv->node, (uint32_t)(index - lv->idx * r->fanout), out);
 	return 0;
 }
 
@@ -292,7 +292,7 @@ walk_node(struct tsn_reader *r, unsigned l, uint64_t j,
 	for (uint32_t i = 0; i < count; i++) {
 		struct tsn_chunk_ref ref;
 		/* lv[l] stays put: children load only into lower levels. */
-		tsn_node_entry(&r->lv[l].node, i, &ref);
+		tsn_tree_node_entry(&r->lv[l].node, i, &ref);
 		if (l == 0) {
 			if ((rc = cb(ud, &ref, TSN_BLOCK_DATA)) != 0)
 				return rc;
@@ -317,7 +317,7 @@ tsn_reader_walk(struct tsn_reader *r,
 
 	memcpy(root.id, r->uri.id, TSN_ID_LEN);
 	memcpy(root.key, r->uri.key, TSN_KEY_LEN);
-	root.len = TSN_NODE_HDR + r->lv[r->depth].node.count * TSN_NODE_ENTRY;
+	root.len = TSN_TREE_NODE_HDR + r->lv[r->depth].node.count * TSN_TREE_NODE_ENTRY;
 	if ((rc = cb(ud, &root, TSN_BLOCK_INDEX)) != 0)
 		return rc;
 	return walk_node(r, r->depth, 0, cb, ud);
@@ -344,7 +344,7 @@ static int
 open_root(struct tsn_reader *r)
 {
 	struct tsn_chunk_ref ref;
-	struct tsn_node nd;
+	struct tsn_tree_node nd;
 	const char *why = NULL;
 	uint8_t *tmp;
 	size_t nodecap;
@@ -362,7 +362,7 @@ open_root(struct tsn_reader *r)
 		goto out;
 	}
 	rc = -EBADMSG;
-	if (tsn_node_parse(tmp, (size_t)n, &nd, &why) != 0) {
+	if (tsn_tree_node_parse(tmp, (size_t)n, &nd, &why) != 0) {
 		set_err(r, ref.id, "%s", why);
 		goto out;
 	}
@@ -382,14 +382,14 @@ open_root(struct tsn_reader *r)
 		goto out;
 
 	rc = -ENOMEM;
-	nodecap = TSN_NODE_HDR + (size_t)r->fanout * TSN_NODE_ENTRY;
+	nodecap = TSN_TREE_NODE_HDR + (size_t)r->fanout * TSN_TREE_NODE_ENTRY;
 	for (unsigned l = 0; l <= d; l++)
 		if ((r->lv[l].buf = malloc(nodecap)) == NULL)
 			goto out;
 	if ((r->data = malloc(r->chunk_size)) == NULL)
 		goto out;
 	memcpy(r->lv[d].buf, tmp, (size_t)n);
-	tsn_node_parse(r->lv[d].buf, (size_t)n, &r->lv[d].node, NULL);
+	tsn_tree_node_parse(r->lv[d].buf, (size_t)n, &r->lv[d].node, NULL);
 	r->lv[d].idx = 0;
 	r->lv[d].valid = true;
 	rc = 0;

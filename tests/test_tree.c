@@ -92,16 +92,16 @@ put_cb(void *ud, const struct tsn_chunk_ref *ref, int kind, const uint8_t *block
 		m->nindex++;
 		if (m->check_order) {
 			static uint8_t copy[TSN_BLOCK_MAX], node[TSN_CHUNK_MAX];
-			struct tsn_node nd;
+			struct tsn_tree_node nd;
 			long n;
 			memcpy(copy, block, len);
 			n = tsn_codec_decode(m->codec, ref, TSN_BLOCK_INDEX, copy, len, node,
 			                     sizeof(node), NULL);
 			CHECK_INT(n, >, 0);
-			CHECK_INT(tsn_node_parse(node, (size_t)n, &nd, NULL), ==, 0);
+			CHECK_INT(tsn_tree_node_parse(node, (size_t)n, &nd, NULL), ==, 0);
 			for (uint32_t i = 0; i < nd.count; i++) {
 				struct tsn_chunk_ref c;
-				tsn_node_entry(&nd, i, &c);
+				tsn_tree_node_entry(&nd, i, &c);
 				CHECK(map_find(m, c.id) != NULL); /* children before parents */
 			}
 		}
@@ -551,13 +551,13 @@ test_bad_shapes(void)
 		{"URI size", 0, 1024, 3172, 4, 100, TSN_BLOCK_INDEX, 3100},
 	};
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		size_t len = TSN_NODE_HDR + cases[k].count * TSN_NODE_ENTRY;
-		tsn_node_put_header(node, cases[k].level, cases[k].cs, cases[k].size, cases[k].count);
+		size_t len = TSN_TREE_NODE_HDR + cases[k].count * TSN_TREE_NODE_ENTRY;
+		tsn_tree_node_put_header(node, cases[k].level, cases[k].cs, cases[k].size, cases[k].count);
 		for (uint32_t i = 0; i < cases[k].count; i++) {
 			struct tsn_chunk_ref r = refs[i];
 			if (i == 3)
 				r.len = cases[k].len3;
-			tsn_node_put_entry(node + TSN_NODE_HDR + i * TSN_NODE_ENTRY, &r);
+			tsn_tree_node_put_entry(node + TSN_TREE_NODE_HDR + i * TSN_TREE_NODE_ENTRY, &r);
 		}
 		n = tsn_codec_encode(c, &tsn_secret_public, cases[k].kind, node, len, blk, &root);
 		CHECK_INT(put_cb(m, &root, cases[k].kind, blk, (size_t)n), ==, 0);
@@ -572,13 +572,13 @@ test_bad_shapes(void)
 		}
 	}
 	/* A data chunk shorter than its entry says: the node fits, the chunk does not. */
-	tsn_node_put_header(node, 0, 1024, 3072, 3);
+	tsn_tree_node_put_header(node, 0, 1024, 3072, 3);
 	for (uint32_t i = 0; i < 3; i++) {
 		struct tsn_chunk_ref r = refs[i == 1 ? 3 : i];
 		r.len = 1024;
-		tsn_node_put_entry(node + TSN_NODE_HDR + i * TSN_NODE_ENTRY, &r);
+		tsn_tree_node_put_entry(node + TSN_TREE_NODE_HDR + i * TSN_TREE_NODE_ENTRY, &r);
 	}
-	n = tsn_codec_encode(c, &tsn_secret_public, TSN_BLOCK_INDEX, node, TSN_NODE_HDR + 3 * 68,
+	n = tsn_codec_encode(c, &tsn_secret_public, TSN_BLOCK_INDEX, node, TSN_TREE_NODE_HDR + 3 * 68,
 	                     blk, &root);
 	CHECK_INT(put_cb(m, &root, TSN_BLOCK_INDEX, blk, (size_t)n), ==, 0);
 	uri.size = 3072;

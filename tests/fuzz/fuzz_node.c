@@ -10,7 +10,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct tsn_node n;
+	struct tsn_tree_node n;
 	struct tsn_chunk_ref ref;
 	const char *why = NULL;
 	uint64_t total = 0;
@@ -20,17 +20,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((copy = malloc(size + 1)) == NULL)
 		return 0;
 	memcpy(copy, data, size);
-	if (tsn_node_parse(copy, size, &n, &why) != 0) {
+	if (tsn_tree_node_parse(copy, size, &n, &why) != 0) {
 		if (why == NULL)
 			abort();
 		free(copy);
 		return 0;
 	}
 	if (n.count > tsn_tree_fanout(n.chunk_size) || n.level > TSN_TREE_MAX_DEPTH ||
-	    n.entries + (size_t)n.count * TSN_NODE_ENTRY != copy + size)
+	    n.entries + (size_t)n.count * TSN_TREE_NODE_ENTRY != copy + size)
 		abort();
 	for (uint32_t i = 0; i < n.count; i++) {
-		tsn_node_entry(&n, i, &ref);
+		tsn_tree_node_entry(&n, i, &ref);
 		total += ref.len;
 	}
 	/* The shape functions take whatever a node says. */
