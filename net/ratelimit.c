@@ -23,10 +23,17 @@ void
 tsn_ratelimit_opts_default(struct tsn_ratelimit_opts *o)
 {
 	o->sources = 256;
-	o->rate = 50;
-	o->burst = 100;
-	o->global_rate = 2000;
-	o->global_burst = 4000;
+	/*
+	 * Every chunk push and fetch may run a lookup, and in a small network
+	 * each lookup asks nearly every node: 50/s per source (the first
+	 * choice) held pushes to ~50 chunks/s, 12 MB/s. 500/s lets a peer
+	 * place ~100 MB/s; the global bucket still bounds the CPU a flood of
+	 * spoofed sources gets (a STORE's signature check is ~50 us).
+	 */
+	o->rate = 500;
+	o->burst = 1000;
+	o->global_rate = 10000;
+	o->global_burst = 20000;
 }
 
 int

@@ -22,10 +22,10 @@ struct tsn_ratelimit;
 
 struct tsn_ratelimit_opts {
 	unsigned sources;       /* per-source buckets kept; default 256 */
-	uint32_t rate;          /* tokens per second per source; default 50 */
-	uint32_t burst;         /* bucket size per source; default 100 */
-	uint32_t global_rate;   /* tokens per second, all sources; default 2000 */
-	uint32_t global_burst;  /* default 4000 */
+	uint32_t rate;          /* tokens per second per source; default 500 */
+	uint32_t burst;         /* bucket size per source; default 1000 */
+	uint32_t global_rate;   /* tokens per second, all sources; default 10000 */
+	uint32_t global_burst;  /* default 20000 */
 };
 
 void tsn_ratelimit_opts_default(struct tsn_ratelimit_opts *o);

@@ -52,10 +52,16 @@ main(void)
 	CHECK_INT(tsn_identity_load_or_create(path, &b), ==, -EPERM);
 	CHECK_INT(chmod(path, 0600), ==, 0);
 	/* corrupt: public half does not match the seed */
-	fd = open(path, O_WRONLY);
-	CHECK(fd >= 0);
-	CHECK_INT(pwrite(fd, "X", 1, 40), ==, 1);
-	close(fd);
+	{
+		/* Flip a byte (writing a fixed one failed to corrupt 1 run in 256). */
+		unsigned char c;
+		fd = open(path, O_RDWR);
+		CHECK(fd >= 0);
+		CHECK_INT(pread(fd, &c, 1, 40), ==, 1);
+		c ^= 0x01;
+		CHECK_INT(pwrite(fd, &c, 1, 40), ==, 1);
+		close(fd);
+	}
 	CHECK_INT(tsn_identity_load(path, &b), ==, -EBADMSG);
 	/* wrong size */
 	CHECK_INT(truncate(path, 63), ==, 0);

@@ -257,21 +257,24 @@ test_rate_limit(void)
 	m.h.type = TSN_MSG_PING;
 	memset(m.h.sender, 0x22, TSN_ID_LEN);
 	len = tsn_wire_encode(&m, buf, sizeof(buf));
-	for (int i = 0; i < 500; i++) {
+	struct tsn_ratelimit_opts rl;
+
+	tsn_ratelimit_opts_default(&rl);
+	for (unsigned i = 0; i < 5 * rl.burst; i++) {
 		int rc = sim_inject(s, 5, &rawaddr, buf, (size_t)len);
 		ok += rc == 0;
 		limited += rc == -EAGAIN;
 	}
-	CHECK_INT(ok, ==, 100);        /* the burst */
-	CHECK_INT(limited, ==, 400);
-	CHECK_INT(sim_raw_count(s), ==, before + 100);
+	CHECK_INT(ok, ==, rl.burst);        /* the burst */
+	CHECK_INT(limited, ==, 4 * rl.burst);
+	CHECK_INT(sim_raw_count(s), ==, before + rl.burst);
 	CHECK_INT(sim_inject(s, 5, &other, buf, (size_t)len), ==, 0);
-	/* refilled at 50 per second */
+	/* refilled at rl.rate per second */
 	sim_run_until(s, sim_now(s) + 1000);
 	ok = 0;
-	for (int i = 0; i < 100; i++)
+	for (unsigned i = 0; i < 2 * rl.rate; i++)
 		ok += sim_inject(s, 5, &rawaddr, buf, (size_t)len) == 0;
-	CHECK_INT(ok, ==, 50);
+	CHECK_INT(ok, ==, rl.rate);
 }
 
 int
