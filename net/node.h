@@ -5,24 +5,39 @@
  * includes uv.h (node_*.c); the protocol code stays sans-I/O.
  *
  * Other threads talk to the node through the calls below. Each call is
- * thread-safe and goes through one bounded request queue (-EAGAIN when it
- * is full). An asynchronous call either fails now with -errno (its callback
- * never runs) or returns 0 and its callback runs exactly once, later, on the
- * loop thread, no later than its deadline (opts.timeout_ms after the call).
- * Callbacks must not block; they may call the asynchronous calls again.
- * The *_wait forms block the calling thread (never the loop thread) until
- * completion.
+ * thread-safe and goes through one bounded request queue: at most 1024
+ * requests queued or running (-EAGAIN beyond). An asynchronous call either
+ * fails now with -errno (-EINVAL bad arguments, -EAGAIN queue full,
+ * -ECANCELED the node is stopping, -ENOMEM; its callback never runs) or
+ * returns 0 and its callback runs exactly once, later, on the loop thread,
+ * no later than its deadline (opts.timeout_ms after the call, to within a
+ * timer tick), with -ETIMEDOUT then. Callbacks must not block and must not
+ * call tsn_node_stop; they may call the asynchronous calls again. Arrays
+ * given to a callback are borrowed for the call. The *_wait forms block
+ * the calling thread until completion; on the loop thread (inside a
+ * callback) they fail with -EDEADLK.
  *
  * Chunks: the node reads and writes chunk bodies in the store it is given
  * (shared; the store is thread-safe). Disk I/O and hashing run on the libuv
  * thread pool, never on the loop thread. Chunk bodies travel over TCP (one
  * connection per peer, reused, length-framed, capped bytes in flight per
- * peer); records and lookups over UDP (dht.h, docs/protocol.md).
+ * peer); records and lookups over UDP (dht.h, docs/protocol.md, "Chunk
+ * transfer (TCP)" for the frames, caps and rules). At most 32 fetches and
+ * 16 pushes run at once; more wait in the queue (their deadline runs).
  *
  * Placement: a chunk lives at the `replicas` nodes closest to its id (XOR
  * distance), this node included when it is among them (then it keeps the
- * chunk as held). A fetch asks the closest nodes in turn (several at once),
- * checks BLAKE2b(block) == id and keeps the block as cached.
+ * chunk as held). A node that refuses (full, bad block, unreachable) passes
+ * its copy to the next closest. A fetch asks the closest nodes its routing
+ * table knows, then those a lookup finds, in turn (a second one at once
+ * only when the first has not answered in 100 ms), checks BLAKE2b(block) ==
+ * id on the pool, and keeps the block as cached after the callback (best
+ * effort: not when 16 cache writes are already pending or the store is
+ * full).
+ *
+ * Names: tree.h (store/) also has a `struct tsn_node` (a tree node). A file
+ * that includes both headers compiles (this header only declares the tag)
+ * but the two meanings clash; keep them in separate files where possible.
  */
 #ifndef TSN_NET_NODE_H
 #define TSN_NET_NODE_H
@@ -47,8 +62,9 @@ struct tsn_node_opts {
 	const char *host;         /* numeric address to bind; NULL = "0.0.0.0" */
 	uint16_t port;            /* 0 = any free port (UDP and TCP get the same) */
 	struct tsn_addr bootstrap[TSN_NODE_BOOTSTRAP_MAX]; /* peers to join through */
-	size_t nbootstrap;        /* 0: join through the peers saved last time */
-	unsigned replicas;        /* r; 0 = TSN_NODE_REPLICAS_DEFAULT */
+	size_t nbootstrap;        /* 0: join through the peers saved last time only
+	                             (they are pinged in any case) */
+	unsigned replicas;        /* r; 0 = TSN_NODE_REPLICAS_DEFAULT; at most 20 */
 	uint32_t timeout_ms;      /* deadline of one request; 0 = TSN_NODE_TIMEOUT_DEFAULT_MS */
 	int allow_loopback;       /* accept peers on 127.0.0.0/8 and ::1 (local test
 	                             networks); also set when host is a loopback address */
@@ -59,13 +75,20 @@ struct tsn_node_opts {
  * peers, start the loop thread, bootstrap. Returns 0 or -errno; on failure
  * *out is NULL and err (errlen bytes) says what and why in one line (e.g.
  * "cannot bind UDP 0.0.0.0:4000: Address already in use").
+ * Saved peers (store kv table TSN_KV_PEERS, key "peers": u8 version 1,
+ * u16 n, n contacts) are pinged at start whether or not bootstrap
+ * addresses are given; they are saved 10 s after start, then every minute
+ * when they changed, and at stop. Cost: a few syscalls, the identity file,
+ * one kv read, a thread.
  */
 int tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *err,
                    size_t errlen);
 /*
- * Stop: pending requests complete with -ECANCELED, peers are saved to the
- * store, sockets close, the thread is joined, memory freed. NULL is a no-op.
- * Call from a thread other than the loop thread.
+ * Stop: pending requests complete with -ECANCELED (their callbacks run on
+ * the loop thread before this returns), peers are saved to the store
+ * (synchronously), sockets close, pool work under way finishes, the thread
+ * is joined, memory freed. NULL is a no-op. Call from a thread other than
+ * the loop thread, once, when no other thread can still call into n.
  */
 void tsn_node_stop(struct tsn_node *n);
 
@@ -83,17 +106,20 @@ typedef void (*tsn_node_lookup_fn)(void *ud, int status, const struct tsn_contac
 
 /*
  * Place the local chunk id at the `replicas` closest nodes. status: the
- * number of nodes that hold it afterwards (this one included), or -ENOENT
- * (not in the local store), -EHOSTUNREACH (no node took it), -ETIMEDOUT,
- * -ECANCELED.
+ * number of nodes that hold it afterwards (this one included when it is
+ * among the closest and kept it as held), or -ENOENT (not in the local
+ * store), -EIO (store error), -EHOSTUNREACH (no node took it), -ETIMEDOUT,
+ * -ECANCELED. A node alone holds it itself: status 1.
  */
 int tsn_node_push_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], tsn_node_status_fn cb,
                         void *ud);
 /*
- * Get block id into buf (cap >= TSN_BLOCK_MAX): from the local store, else
- * from the network (checked against id, then stored as cached). len: the
- * block length, or -ENOENT (no holder answered with it), -ETIMEDOUT,
- * -ECANCELED, -EIO. buf must stay valid until the callback.
+ * Get block id into buf (cap bytes; TSN_BLOCK_MAX always suffices): from
+ * the local store, else from the network (checked against id, then stored
+ * as cached). len: the block length, or -ENOENT (every node asked answered
+ * without it, or there was nobody to ask), -EMSGSIZE (cap too small),
+ * -ETIMEDOUT, -ECANCELED, -ENOMEM. buf must stay valid until the callback;
+ * it is written only on the loop thread just before the callback.
  */
 int tsn_node_fetch_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], uint8_t *buf,
                          size_t cap, tsn_node_fetch_fn cb, void *ud);
@@ -107,7 +133,8 @@ int tsn_node_get_records(struct tsn_node *n, const uint8_t key[TSN_ID_LEN], unsi
 int tsn_node_lookup(struct tsn_node *n, const uint8_t key[TSN_ID_LEN], tsn_node_lookup_fn cb,
                     void *ud);
 
-/* Blocking forms (not on the loop thread). Same results as the callbacks. */
+/* Blocking forms (not on the loop thread: -EDEADLK). Same results as the
+ * callbacks, or the error of the call that failed now. */
 int tsn_node_push_chunk_wait(struct tsn_node *n, const uint8_t id[TSN_ID_LEN]);
 long tsn_node_fetch_chunk_wait(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], uint8_t *buf,
                                size_t cap);
@@ -128,11 +155,16 @@ struct tsn_node_status {
 	uint64_t chunks_pushed;        /* copies placed at peers */
 	uint64_t requests_pending;     /* in the queue or running */
 	size_t connections;            /* TCP connections open */
+	uint64_t frames_bad;           /* TCP frames of unknown version or type, skipped */
+	uint64_t frames_malformed;     /* TCP connections closed on a malformed frame */
 	struct tsn_dht_stats dht;
 };
-/* A snapshot of the figures (thread-safe, does not wait on the loop). */
+/* A snapshot of the figures (thread-safe, does not wait on the loop). The
+ * loop refreshes it every 250 ms, after each dht tick and before each
+ * request's callback, so a caller told of a result sees its counters. */
 void tsn_node_status(struct tsn_node *n, struct tsn_node_status *out);
-/* A snapshot of up to max contacts. Returns how many. */
+/* A snapshot of up to max contacts (at most 1024 are kept, refreshed with
+ * the status). Returns how many. */
 size_t tsn_node_peers(struct tsn_node *n, struct tsn_contact *out, size_t max);
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * tsn.c: the `tsn` command line: global options, help, dispatch.
+ * tsn.c: the `tsn` command line: global options, help, dispatch, and the
+ * choice between the running node (control socket) and the data dir itself.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -8,15 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "control.h"
 #include "tsn_cli.h"
 #include "util.h"
 
 static const char usage_text[] =
 "usage: tsn [--datadir DIR] [--quota SIZE] [-v] COMMAND [ARGS]\n"
 "\n"
-"Works on a TSN data dir: puts files into its local store as encrypted,\n"
-"content-addressed chunks and reads them back by URI.\n"
+"Puts files into a TSN data dir as encrypted, content-addressed chunks and\n"
+"reads them back by URI. When a node (tsnd) runs on the data dir, every\n"
+"command goes through its control socket (DIR/control.sock): put also\n"
+"pushes the chunks into the network, get fetches what is not local.\n"
+"Otherwise the commands work on the data dir directly (offline).\n"
 "\n"
 "Commands:\n"
 "  put [--private] FILE...   store files; prints one URI per line on stdout\n"
@@ -26,11 +32,15 @@ static const char usage_text[] =
 "  rm URI...                 forget (unpin) your files; their chunks become cache\n"
 "  gc                        drop chunks nothing references\n"
 "  stat                      store figures: files, chunks and bytes by role, quota\n"
+"  status                    the running node: id, address, peers, records, chunks,\n"
+"                            bytes in and out (needs tsnd on the data dir)\n"
+"  peers                     the running node's contacts: id and address\n"
 "\n"
 "Options:\n"
 "  --datadir DIR   data dir (default $XDG_DATA_HOME/tsn, i.e. ~/.local/share/tsn)\n"
 "  --quota SIZE    cap on stored chunk bytes, e.g. 500M, 20G (default 10G);\n"
 "                  cached chunks are evicted least recently used first\n"
+"                  (offline only: a running node has its own --quota)\n"
 "  -v, --verbose   log lines of the store on stderr too (-vv: debug)\n"
 "  -h, --help      this text; `tsn COMMAND --help` for one command\n"
 "  --version       print the version\n"
@@ -43,7 +53,8 @@ static const struct {
 	int (*fn)(struct cli *, int, char **);
 } commands[] = {
 	{"put", cmd_put}, {"get", cmd_get}, {"cat", cmd_cat}, {"ls", cmd_ls},
-	{"rm", cmd_rm},   {"gc", cmd_gc},   {"stat", cmd_stat},
+	{"rm", cmd_rm},   {"gc", cmd_gc},   {"stat", cmd_stat}, {"status", cmd_status},
+	{"peers", cmd_peers},
 };
 
 void
@@ -111,6 +122,49 @@ cli_open_store(struct cli *c)
 	return 0;
 }
 
+/* How long the client waits for the node to take or answer the hello. */
+#define HELLO_TIMEOUT_MS 10000
+
+int
+cli_reconnect(struct cli *c, const char *cmd)
+{
+	char err[512];
+	int fd;
+
+	if (c->ctl >= 0)
+		close(c->ctl);
+	c->ctl = -1;
+	if ((fd = tsn_ctl_connect(c->datadir, HELLO_TIMEOUT_MS, err, sizeof(err))) < 0) {
+		cli_err(cmd, "cannot talk to the node on %s: %s", c->datadir, err);
+		return fd;
+	}
+	c->ctl = fd;
+	return 0;
+}
+
+int
+cli_attach(struct cli *c, const char *cmd, int need_node)
+{
+	char err[512];
+	int fd;
+
+	fd = tsn_ctl_connect(c->datadir, HELLO_TIMEOUT_MS, err, sizeof(err));
+	if (fd >= 0) {
+		c->ctl = fd;
+		return 0;
+	}
+	/* No socket, or a stale one: no node runs there. */
+	if (fd == -ENOENT || fd == -ECONNREFUSED || fd == -ENOTDIR) {
+		if (need_node) {
+			cli_err(cmd, "no node runs on %s (start tsnd)", c->datadir);
+			return -ENOTCONN;
+		}
+		return cli_open_store(c);
+	}
+	cli_err(cmd, "cannot talk to the node on %s: %s", c->datadir, err);
+	return fd;
+}
+
 static int
 resolve_datadir(struct cli *c)
 {
@@ -150,6 +204,7 @@ main(int argc, char **argv)
 	int opt, verbose = 0, rc;
 
 	memset(&c, 0, sizeof(c));
+	c.ctl = -1;
 	while ((opt = getopt_long(argc, argv, "+vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D':
@@ -182,6 +237,7 @@ main(int argc, char **argv)
 	/* The command's own error line says what failed; the library's log
 	 * lines (the details) show with -v. */
 	tsn_log_set_level(verbose == 0 ? -1 : TSN_LOG_WARN + verbose);
+	c.verbose = verbose;
 	if (optind >= argc) {
 		fputs(usage_text, stderr);
 		return 2;
@@ -195,6 +251,8 @@ main(int argc, char **argv)
 		optind++;
 		rc = commands[i].fn(&c, argc - optind + 1, argv + optind - 1);
 		tsn_store_close(c.store);
+		if (c.ctl >= 0)
+			close(c.ctl);
 		return rc;
 	}
 	fprintf(stderr, "tsn: unknown command '%s'. Try 'tsn --help'.\n", argv[optind]);

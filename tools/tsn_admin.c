@@ -1,7 +1,9 @@
 /*
- * tsn_admin.c: `tsn ls`, `tsn rm`, `tsn gc`, `tsn stat`.
+ * tsn_admin.c: `tsn ls`, `tsn rm`, `tsn gc`, `tsn stat` (offline forms and
+ * the output both forms share), `tsn status`, `tsn peers` (node only).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -31,6 +33,18 @@ static const char stat_help[] =
 "Print the store's figures: files, chunks and bytes by role (pinned: your\n"
 "files; held: kept for the network; cached; pending: written by a put that\n"
 "has not finished), quota and free disk space.\n";
+static const char status_help[] =
+"usage: tsn status\n"
+"\n"
+"Print the figures of the node running on the data dir (tsnd): its id,\n"
+"address, peers in its routing table, records held for the network, chunks\n"
+"and bytes by role, replicas, bytes in and out (UDP, TCP) and chunk\n"
+"transfers. Needs a running node.\n";
+static const char peers_help[] =
+"usage: tsn peers\n"
+"\n"
+"List the contacts in the running node's routing table, one per line: node\n"
+"id (hex) and address, tab-separated. Needs a running node.\n";
 
 /* 1 if argv is exactly CMD --help (printed), 2 if it has other arguments
  * (usage printed), 0 if it has none. */
@@ -47,15 +61,21 @@ no_args(int argc, char **argv, const char *help)
 	return 2;
 }
 
-static int
-print_file(void *ud, const struct tsn_file_info *f)
+void
+cli_print_file(const struct tsn_file_info *f)
 {
 	char uri[TSN_URI_STRLEN + 1];
 
-	(void)ud;
 	tsn_uri_format(&f->uri, uri);
 	printf("%s\t%llu\t%s%s\n", uri, (unsigned long long)f->uri.size, f->name,
 	       f->private_ ? "\tprivate" : "");
+}
+
+static int
+print_file(void *ud, const struct tsn_file_info *f)
+{
+	(void)ud;
+	cli_print_file(f);
 	return 0;
 }
 
@@ -66,8 +86,10 @@ cmd_ls(struct cli *c, int argc, char **argv)
 
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "ls", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_ls(c);
 	if ((rc = tsn_store_file_list(c->store, print_file, NULL)) != 0) {
 		cli_err("ls", "cannot list the files of %s: %s", c->datadir, strerror(-rc));
 		return 1;
@@ -88,8 +110,10 @@ cmd_rm(struct cli *c, int argc, char **argv)
 		fputs(rm_help, stderr);
 		return 2;
 	}
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "rm", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_rm(c, argv + 1, argc - 1);
 	for (int i = 1; i < argc; i++) {
 		struct tsn_uri uri;
 		if (cli_parse_uri("rm", argv[i], &uri) != 0) {
@@ -118,8 +142,10 @@ cmd_gc(struct cli *c, int argc, char **argv)
 
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "gc", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_gc(c);
 	if ((n = tsn_store_gc(c->store, &bytes)) < 0) {
 		cli_err("gc", "%s", strerror((int)-n));
 		return 1;
@@ -129,34 +155,69 @@ cmd_gc(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-int
-cmd_stat(struct cli *c, int argc, char **argv)
+void
+cli_print_stat(const char *datadir, const struct tsn_store_stat *st, uint64_t disk_free)
 {
 	static const char *roles[] = {"pinned", "held", "cached", "pending"};
-	int rc = no_args(argc, argv, stat_help);
-	struct tsn_store_stat st;
-	struct statvfs vfs;
 	uint64_t used = 0;
 	char a[32], b[32];
 
-	if (rc != 0)
-		return rc == 1 ? 0 : 2;
-	if (cli_open_store(c) != 0)
-		return 1;
-	tsn_store_stat(c->store, &st);
-	printf("datadir  %s\n", c->datadir);
-	printf("files    %llu\n", (unsigned long long)st.files);
+	printf("datadir  %s\n", datadir);
+	printf("files    %llu\n", (unsigned long long)st->files);
 	for (int i = 0; i < 4; i++) {
-		tsn_fmt_size(st.bytes[i], a, sizeof(a));
-		printf("%-8s %llu chunks, %s\n", roles[i], (unsigned long long)st.chunks[i], a);
-		used += st.bytes[i];
+		tsn_fmt_size(st->bytes[i], a, sizeof(a));
+		printf("%-8s %llu chunks, %s\n", roles[i], (unsigned long long)st->chunks[i], a);
+		used += st->bytes[i];
 	}
 	tsn_fmt_size(used, a, sizeof(a));
-	tsn_fmt_size(st.quota, b, sizeof(b));
+	tsn_fmt_size(st->quota, b, sizeof(b));
 	printf("used     %s of quota %s\n", a, b);
-	if (statvfs(c->datadir, &vfs) == 0) {
-		tsn_fmt_size((uint64_t)vfs.f_bavail * vfs.f_frsize, a, sizeof(a));
+	if (disk_free != UINT64_MAX) {
+		tsn_fmt_size(disk_free, a, sizeof(a));
 		printf("disk     %s free\n", a);
 	}
+}
+
+int
+cmd_stat(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, stat_help);
+	struct tsn_store_stat st;
+	struct statvfs vfs;
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_attach(c, "stat", 0) != 0)
+		return 1;
+	if (c->ctl >= 0)
+		return remote_stat(c);
+	tsn_store_stat(c->store, &st);
+	cli_print_stat(c->datadir, &st,
+	               statvfs(c->datadir, &vfs) == 0 ? (uint64_t)vfs.f_bavail * vfs.f_frsize
+	                                              : UINT64_MAX);
 	return 0;
+}
+
+int
+cmd_status(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, status_help);
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_attach(c, "status", 1) != 0)
+		return 1;
+	return remote_status(c);
+}
+
+int
+cmd_peers(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, peers_help);
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_attach(c, "peers", 1) != 0)
+		return 1;
+	return remote_peers(c);
 }

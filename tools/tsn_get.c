@@ -1,5 +1,6 @@
 /*
- * tsn_get.c: `tsn get` and `tsn cat`: read a file by URI from the store.
+ * tsn_get.c: `tsn get` and `tsn cat`: read a file by URI from the store
+ * (offline; the online form is in tsn_remote.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,9 +19,11 @@
 static const char get_help[] =
 "usage: tsn get URI [-o OUT]\n"
 "\n"
-"Write the file URI names to OUT, or to stdout without -o. Every chunk is\n"
-"checked (hash and authentication tag) before a byte is written. With -o the\n"
-"file appears only when complete: on any error no OUT is left behind.\n";
+"Write the file URI names to OUT, or to stdout without -o. When a node runs\n"
+"on the data dir, chunks not in the local store are fetched from the network.\n"
+"Every chunk is checked (hash and authentication tag) before a byte is\n"
+"written. With -o the file appears only when complete: on any error no OUT\n"
+"is left behind.\n";
 
 static const char cat_help[] =
 "usage: tsn cat URI\n"
@@ -29,8 +32,8 @@ static const char cat_help[] =
 
 #define READ_BUF (1024 * 1024)
 
-static int
-write_all(int fd, const uint8_t *p, size_t n)
+int
+cli_write_all(int fd, const uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -45,8 +48,8 @@ write_all(int fd, const uint8_t *p, size_t n)
 }
 
 /* Temp file next to out, so the final rename stays on one filesystem. */
-static int
-open_temp(const char *out, char *tmp, size_t len)
+int
+cli_open_temp(const char *out, char *tmp, size_t len)
 {
 	int n = snprintf(tmp, len, "%s.tsn-XXXXXX", out), fd;
 	mode_t mask;
@@ -90,7 +93,7 @@ fetch_to(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char *
 		cli_err(cmd, "out of memory");
 		goto fail;
 	}
-	if (out != NULL && (fd = open_temp(out, tmp, sizeof(tmp))) < 0) {
+	if (out != NULL && (fd = cli_open_temp(out, tmp, sizeof(tmp))) < 0) {
 		rc = fd;
 		tmp[0] = '\0';
 		cli_err(cmd, "cannot create %s: %s", out, strerror(-rc));
@@ -109,7 +112,7 @@ fetch_to(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char *
 			cli_err(cmd, "unexpected end of file at byte %llu", (unsigned long long)off);
 			goto fail;
 		}
-		if ((rc = write_all(fd, buf, (size_t)n)) != 0) {
+		if ((rc = cli_write_all(fd, buf, (size_t)n)) != 0) {
 			cli_err(cmd, "cannot write %s: %s", out ? out : "to stdout", strerror(-rc));
 			goto fail;
 		}
@@ -171,8 +174,10 @@ cmd_get(struct cli *c, int argc, char **argv)
 		return 1;
 	if (out != NULL && strcmp(out, "-") == 0)
 		out = NULL;
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "get", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_get(c, "get", &uri, out);
 	return fetch_to(c, "get", &uri, out) == 0 ? 0 : 1;
 }
 
@@ -191,7 +196,9 @@ cmd_cat(struct cli *c, int argc, char **argv)
 	}
 	if (cli_parse_uri("cat", argv[1], &uri) != 0)
 		return 1;
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "cat", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_get(c, "cat", &uri, NULL);
 	return fetch_to(c, "cat", &uri, NULL) == 0 ? 0 : 1;
 }

@@ -21,9 +21,11 @@ static const char put_help[] =
 "usage: tsn put [--private] FILE...\n"
 "\n"
 "Split each FILE into 256 KiB chunks, compress, encrypt and store them in the\n"
-"data dir, pinned. Prints one URI per line on stdout, in the order of the\n"
-"files, and nothing else there; a file that fails gets a line on stderr and\n"
-"no URI, and the exit status is 1. FILE '-' reads standard input.\n"
+"data dir, pinned; when a node runs on the data dir, it also pushes them to\n"
+"the nodes closest to each chunk. Prints one URI per line on stdout, in the\n"
+"order of the files, and nothing else there; a file that fails gets a line\n"
+"on stderr and no URI, and the exit status is 1. FILE '-' reads standard\n"
+"input.\n"
 "\n"
 "  --private   encrypt with this data dir's own convergence secret: nobody\n"
 "              else sharing the same content gets the same URI (without it,\n"
@@ -97,6 +99,12 @@ base_name(const char *path)
 	return s[1] != '\0' ? s + 1 : path;
 }
 
+const char *
+cli_put_name(const char *path)
+{
+	return strcmp(path, "-") == 0 ? "stdin" : base_name(path);
+}
+
 /* Encode and commit one file. Returns 0 or -errno after printing why. */
 static int
 put_one(struct cli *c, const struct tsn_secret *conv, int private_, const char *path)
@@ -162,8 +170,7 @@ put_one(struct cli *c, const struct tsn_secret *conv, int private_, const char *
 	show_progress(&p, tsn_encoder_size(enc), 1);
 	info.private_ = private_;
 	info.mtime = (uint64_t)time(NULL);
-	snprintf(info.name, sizeof(info.name), "%s",
-	         strcmp(path, "-") == 0 ? "stdin" : base_name(path));
+	snprintf(info.name, sizeof(info.name), "%s", cli_put_name(path));
 	if ((rc = tsn_store_file_commit(c->store, &info)) != 0) {
 		cli_err("put", "%s: cannot record the file: %s", path,
 		        rc == -ENOSPC ? "no space left (store quota or disk full)" : strerror(-rc));
@@ -225,8 +232,10 @@ cmd_put(struct cli *c, int argc, char **argv)
 		fputs(put_help, stderr);
 		return 2;
 	}
-	if (cli_open_store(c) != 0)
+	if (cli_attach(c, "put", 0) != 0)
 		return 1;
+	if (c->ctl >= 0)
+		return remote_put(c, private_, argv + optind, argc - optind);
 	if (private_) {
 		if ((rc = tsn_store_private_secret(c->store, &priv)) != 0) {
 			cli_err("put", "cannot read or create the private secret in %s: %s",

@@ -1,0 +1,688 @@
+/*
+ * node_chunk.c: chunk placement and fetching, and serving peers' requests.
+ *
+ * Push: read the block from the local store and look its id up in the dht,
+ * at the same time. Of the nodes found and this one, the `replicas` closest
+ * to the id hold it: this node keeps it as held when it is one of them,
+ * the others get CHUNK_PUT in parallel; a refusal or failure passes the
+ * copy to the next closest node (this one too, when it comes next).
+ * Result: the number of holders.
+ *
+ * Fetch: the local store first (pool); else ask the `replicas` nodes
+ * closest to the id that the routing table knows, then, when they are all
+ * asked or slow, the nodes a dht lookup finds, closest first: one at a time,
+ * the next one on a failure or CHUNK_NONE, and NODE_FETCH_PARALLEL (2) at
+ * a time once the fetch has run for NODE_FETCH_HEDGE_MS (a hedge against a
+ * slow holder that does not cost a second transfer of every block). A block received is
+ * hashed on the pool, copied into the caller's buffer (on the loop thread,
+ * so pool work never touches it), and then kept as cached by a pool write
+ * that the caller does not wait for (at most NODE_CACHE_PENDING_MAX at
+ * once; beyond that it is not cached).
+ *
+ * Serving: CHUNK_GET reads the store on the pool; CHUNK_PUT is hashed and
+ * stored as held on the pool (it counts against the quota: -ENOSPC is
+ * answered as FULL). Every store access and hash runs on the libuv thread
+ * pool; the loop thread only copies and routes.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node_i.h"
+#include "util.h"
+
+enum cand_state { C_NEW = 0, C_ASKED, C_FAILED, C_GOT };
+
+struct cand {
+	struct tsn_contact c;
+	uint8_t state;
+	bool self;                 /* push: this node (asking it = holding it here) */
+	struct node_call *call;
+};
+
+struct node_chunk {
+	struct cand cand[NODE_CAND_MAX + 1]; /* by XOR distance to the id (+1: this node) */
+	size_t ncand;
+	unsigned inflight;                 /* calls out */
+	unsigned works;                    /* pool work under way */
+	bool lookup_started;               /* fetch: the lookup waits until it is needed */
+	bool lookup_done;
+	bool hedged;                       /* fetch: a second holder may be asked */
+	bool in_hedge;                     /* fetch: on n->hedge_head's list */
+	uint64_t hedge_at;
+	struct node_req *hnext, *hprev;
+	struct node_blk *blk;              /* push: the block, once read */
+	bool placed;                       /* push: this node is among the candidates */
+	unsigned holders;                  /* push: copies placed (this node included) */
+};
+
+enum work_kind {
+	W_FETCH_LOCAL, W_FETCH_VERIFY, W_FETCH_CACHE, W_PUSH_READ, W_PUSH_HOLD, W_SERVE_GET, W_SERVE_PUT
+};
+
+struct chunk_work {
+	uv_work_t w;
+	struct tsn_node *n;
+	uint8_t kind;
+	uint8_t id[TSN_ID_LEN];
+	struct node_blk *blk;      /* a reference */
+	struct node_req *req;      /* a reference (push, fetch) */
+	struct node_conn *conn;    /* a reference (serve) */
+	uint64_t reqid;
+	long rc;
+};
+
+static void after_work(uv_work_t *w, int status);
+
+/* ---- pool side: only the store (thread-safe), the id and the block ---- */
+
+static int
+check_id(const struct node_blk *b, const uint8_t id[TSN_ID_LEN])
+{
+	uint8_t h[TSN_ID_LEN];
+
+	tsn_block_id(b->data, b->len, h);
+	return memcmp(h, id, TSN_ID_LEN) == 0 ? 0 : -EBADMSG;
+}
+
+static void
+run_work(uv_work_t *w)
+{
+	struct chunk_work *cw = w->data;
+	struct tsn_store *s = cw->n->store;
+	int rc;
+
+	switch (cw->kind) {
+	case W_FETCH_LOCAL:
+	case W_PUSH_READ:
+	case W_SERVE_GET:
+		cw->rc = tsn_store_chunk_get(s, cw->id, cw->blk->data, TSN_BLOCK_MAX);
+		if (cw->rc > 0)
+			cw->blk->len = (size_t)cw->rc;
+		break;
+	case W_FETCH_VERIFY:
+		cw->rc = check_id(cw->blk, cw->id);
+		break;
+	case W_FETCH_CACHE:
+		rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len, TSN_CHUNK_CACHED);
+		if (rc != 0)
+			tsn_log(TSN_LOG_DEBUG, "node: cannot cache a fetched chunk: %s", strerror(-rc));
+		break;
+	case W_PUSH_HOLD:
+		cw->rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len, TSN_CHUNK_HELD);
+		break;
+	case W_SERVE_PUT:
+		if ((cw->rc = check_id(cw->blk, cw->id)) == 0)
+			cw->rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len,
+			                             TSN_CHUNK_HELD);
+		break;
+	default:
+		cw->rc = -EINVAL;
+		break;
+	}
+}
+
+/* Queue work on blk (a reference is taken) for req or conn (referenced). */
+static int
+queue_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN], struct node_blk *blk,
+           struct node_req *req, struct node_conn *conn, uint64_t reqid)
+{
+	struct chunk_work *cw = calloc(1, sizeof(*cw));
+	int rc;
+
+	if (cw == NULL)
+		return -ENOMEM;
+	cw->w.data = cw;
+	cw->n = n;
+	cw->kind = kind;
+	memcpy(cw->id, id, TSN_ID_LEN);
+	cw->blk = blk;
+	cw->req = req;
+	cw->conn = conn;
+	cw->reqid = reqid;
+	if ((rc = uv_queue_work(&n->loop, &cw->w, run_work, after_work)) != 0) {
+		free(cw);
+		return rc;
+	}
+	blk->refs++;
+	if (req != NULL) {
+		req->refs++;
+		req->chunk->works++;
+	}
+	if (conn != NULL)
+		conn->refs++;
+	return 0;
+}
+
+/* ---- candidates ---- */
+
+/* Insert c in distance order (the caller checked there is room). */
+static void
+cand_insert(struct node_chunk *ch, const uint8_t key[TSN_ID_LEN], const struct tsn_contact *c,
+            bool self)
+{
+	size_t at = ch->ncand;
+
+	while (at > 0 && tsn_id_dist_cmp(key, c->id, ch->cand[at - 1].c.id) < 0) {
+		ch->cand[at] = ch->cand[at - 1];
+		at--;
+	}
+	memset(&ch->cand[at], 0, sizeof(ch->cand[at]));
+	ch->cand[at].c = *c;
+	ch->cand[at].self = self;
+	ch->ncand++;
+}
+
+static void
+cand_merge(struct tsn_node *n, struct node_chunk *ch, const uint8_t key[TSN_ID_LEN],
+           const struct tsn_contact *nodes, size_t nn)
+{
+	for (size_t i = 0; i < nn; i++) {
+		bool known = false;
+
+		if (memcmp(nodes[i].id, n->id, TSN_ID_LEN) == 0 || ch->ncand >= NODE_CAND_MAX)
+			continue;
+		for (size_t j = 0; j < ch->ncand && !known; j++)
+			known = memcmp(ch->cand[j].c.id, nodes[i].id, TSN_ID_LEN) == 0;
+		if (!known)
+			cand_insert(ch, key, &nodes[i], false);
+	}
+}
+
+static struct cand *
+cand_of(struct node_chunk *ch, const struct node_call *call)
+{
+	for (size_t i = 0; i < ch->ncand; i++)
+		if (ch->cand[i].call == call)
+			return &ch->cand[i];
+	return NULL; /* not reached: a call's owner is its candidate */
+}
+
+/* Ask the next untried candidate. Returns false when none is left. */
+static bool
+ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn done)
+{
+	struct node_chunk *ch = req->chunk;
+	char where[TSN_ADDR_STRLEN];
+	int err = 0;
+
+	for (size_t i = 0; i < ch->ncand; i++) {
+		struct cand *c = &ch->cand[i];
+		if (c->state != C_NEW)
+			continue;
+		if (c->self) {
+			if (queue_work(n, W_PUSH_HOLD, req->key, ch->blk, req, NULL, 0) != 0) {
+				c->state = C_FAILED;
+				continue;
+			}
+			c->state = C_ASKED;
+			ch->inflight++;
+			return true;
+		}
+		c->call = node_tcp_call(n, &c->c.addr, type, req->key,
+		                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, done, req, &err);
+		if (c->call == NULL) {
+			c->state = C_FAILED;
+			tsn_log(TSN_LOG_DEBUG, "node: cannot reach %s: %s",
+			        tsn_addr_format(&c->c.addr, where), strerror(-err));
+			continue;
+		}
+		c->state = C_ASKED;
+		ch->inflight++;
+		return true;
+	}
+	return false;
+}
+
+static void
+hedge_unlink(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+
+	if (!ch->in_hedge)
+		return;
+	if (ch->hprev != NULL)
+		ch->hprev->chunk->hnext = ch->hnext;
+	else
+		n->hedge_head = ch->hnext;
+	if (ch->hnext != NULL)
+		ch->hnext->chunk->hprev = ch->hprev;
+	else
+		n->hedge_tail = ch->hprev;
+	ch->hnext = ch->hprev = NULL;
+	ch->in_hedge = false;
+}
+
+void
+node_chunk_abort(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+
+	if (ch == NULL)
+		return;
+	hedge_unlink(n, req);
+	for (size_t i = 0; i < ch->ncand; i++) {
+		if (ch->cand[i].call != NULL) {
+			node_tcp_call_cancel(n, ch->cand[i].call);
+			ch->cand[i].call = NULL;
+		}
+	}
+	ch->inflight = 0;
+}
+
+void
+node_chunk_free(struct tsn_node *n, struct node_req *req)
+{
+	if (req->chunk == NULL)
+		return;
+	node_blk_unref(n, req->chunk->blk);
+	free(req->chunk);
+	req->chunk = NULL;
+}
+
+static struct node_chunk *
+chunk_new(struct tsn_node *n, struct node_req *req)
+{
+	if ((req->chunk = calloc(1, sizeof(*req->chunk))) == NULL)
+		node_req_complete(n, req, -ENOMEM, NULL, 0);
+	return req->chunk;
+}
+
+/* ---- fetch ---- */
+
+static void fetch_call_done(void *owner, struct node_call *call, int status,
+                            struct node_blk *blk);
+
+static void
+deliver(struct tsn_node *n, struct node_req *req, struct node_blk *blk)
+{
+	if (blk->len > req->cap) {
+		node_req_complete(n, req, -EMSGSIZE, NULL, 0);
+		return;
+	}
+	memcpy(req->buf, blk->data, blk->len);
+	node_req_complete(n, req, (long)blk->len, NULL, 0);
+}
+
+static void fetch_step(struct tsn_node *n, struct node_req *req);
+
+static void
+hedge_cb(uv_timer_t *t)
+{
+	struct tsn_node *n = t->data;
+	uint64_t now = node_now(n);
+	struct node_req *req;
+
+	while ((req = n->hedge_head) != NULL && req->chunk->hedge_at <= now) {
+		hedge_unlink(n, req);
+		req->chunk->hedged = true;
+		fetch_step(n, req);
+	}
+	if (req != NULL && !n->stopping)
+		uv_timer_start(&n->hedge, hedge_cb, req->chunk->hedge_at - now, 0);
+}
+
+/* The first holder is asked now; a second one too if the first is slow. */
+static void
+hedge_arm(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+
+	if (NODE_FETCH_HEDGE_MS == 0) {
+		ch->hedged = true;
+		return;
+	}
+	ch->hedge_at = node_now(n) + NODE_FETCH_HEDGE_MS;
+	ch->in_hedge = true;
+	ch->hnext = NULL;
+	ch->hprev = n->hedge_tail;
+	if (n->hedge_tail != NULL)
+		n->hedge_tail->chunk->hnext = req;
+	else
+		n->hedge_head = req;
+	n->hedge_tail = req;
+	if (n->hedge_head == req)
+		uv_timer_start(&n->hedge, hedge_cb, NODE_FETCH_HEDGE_MS, 0);
+}
+
+static void
+fetch_step(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+	unsigned limit = ch->hedged ? NODE_FETCH_PARALLEL : 1;
+
+	if (req->done)
+		return;
+	/* a block being hashed counts as a holder asked: it is most likely good */
+	while (ch->inflight + ch->works < limit &&
+	       ask_next(n, req, TSN_FRAME_CHUNK_GET, fetch_call_done))
+		;
+	/* The lookup only when the nodes known are all asked, or are slow: most
+	 * fetches end without one, which spares the dht (and its peers' rate
+	 * limits) a lookup per block. */
+	if (!ch->lookup_started && (ch->hedged || ch->inflight + ch->works == 0)) {
+		ch->lookup_started = true;
+		if (node_dht_start(n, req) != 0)
+			ch->lookup_done = true;
+	}
+	if (ch->inflight == 0 && ch->works == 0 && ch->lookup_done)
+		node_req_complete(n, req, -ENOENT, NULL, 0);
+}
+
+static void
+fetch_call_done(void *owner, struct node_call *call, int status, struct node_blk *blk)
+{
+	struct node_req *req = owner;
+	struct node_chunk *ch = req->chunk;
+	struct cand *c = cand_of(ch, call);
+	struct tsn_node *n = call->conn->n;
+	char where[TSN_ADDR_STRLEN];
+
+	ch->inflight--;
+	if (c != NULL) {
+		c->call = NULL;
+		c->state = status == 0 ? C_GOT : C_FAILED;
+		if (status != 0 && status != -ENOENT)
+			tsn_log(TSN_LOG_DEBUG, "node: fetch from %s: %s",
+			        tsn_addr_format(&c->c.addr, where), strerror(-status));
+	}
+	if (status == 0 && blk != NULL) {
+		if (queue_work(n, W_FETCH_VERIFY, req->key, blk, req, NULL, 0) != 0)
+			tsn_log(TSN_LOG_WARN, "node: cannot queue a hash check");
+		node_blk_unref(n, blk);
+	}
+	fetch_step(n, req);
+}
+
+/* Not in the local store: ask the network. */
+static void
+fetch_network(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+	struct tsn_contact near[TSN_WIRE_NODES_MAX];
+	size_t k;
+
+	/* The routing table often knows the holders already: ask them first,
+	 * so a fetch need not wait for a lookup (fetch_step starts one when
+	 * they are not enough). */
+	k = tsn_table_closest(tsn_dht_table(n->dht), req->key, NULL, true, near, n->replicas);
+	cand_merge(n, ch, req->key, near, k);
+	hedge_arm(n, req);
+	fetch_step(n, req);
+}
+
+void
+node_chunk_fetch_start(struct tsn_node *n, struct node_req *req)
+{
+	struct node_blk *blk;
+	int rc;
+
+	if (chunk_new(n, req) == NULL)
+		return;
+	if ((blk = node_blk_new(n)) == NULL) {
+		node_req_complete(n, req, -ENOMEM, NULL, 0);
+		return;
+	}
+	rc = queue_work(n, W_FETCH_LOCAL, req->key, blk, req, NULL, 0);
+	node_blk_unref(n, blk);
+	if (rc != 0)
+		node_req_complete(n, req, rc, NULL, 0);
+}
+
+static void
+fetch_local_done(struct tsn_node *n, struct node_req *req, long rc, struct node_blk *blk)
+{
+	char hex[2 * TSN_ID_LEN + 1];
+
+	if (rc > 0) {
+		deliver(n, req, blk);
+		return;
+	}
+	if (rc != -ENOENT) {
+		tsn_hex(req->key, TSN_ID_LEN, hex);
+		tsn_log(TSN_LOG_WARN, "node: chunk %s: local store: %s; asking the network", hex,
+		        strerror((int)-rc));
+	}
+	fetch_network(n, req);
+}
+
+static void
+fetch_verified(struct tsn_node *n, struct node_req *req, long rc, struct node_blk *blk)
+{
+	char hex[2 * TSN_ID_LEN + 1];
+
+	if (rc == 0) {
+		n->st.chunks_fetched++;
+		deliver(n, req, blk);
+		/* Cached after the caller has it: a file write must not add to
+		 * every fetch's latency. Past the cap it is not cached at all. */
+		if (n->caching < NODE_CACHE_PENDING_MAX &&
+		    queue_work(n, W_FETCH_CACHE, req->key, blk, NULL, NULL, 0) == 0)
+			n->caching++;
+		else
+			n->cache_skipped++;
+		return;
+	}
+	tsn_hex(req->key, TSN_ID_LEN, hex);
+	tsn_log(TSN_LOG_WARN, "node: chunk %s: a peer sent a block that does not hash to it", hex);
+	fetch_step(n, req);
+}
+
+/* ---- push ---- */
+
+static void push_call_done(void *owner, struct node_call *call, int status,
+                           struct node_blk *blk);
+
+static void
+push_step(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch = req->chunk;
+	struct tsn_contact self;
+
+	if (req->done || ch->blk == NULL || !ch->lookup_done)
+		return;
+	if (!ch->placed) {
+		/* This node is a candidate like the others, in distance order: it
+		 * holds a copy when it is among the closest, or when closer ones
+		 * refuse and it comes next. */
+		ch->placed = true;
+		memcpy(self.id, n->id, TSN_ID_LEN);
+		self.addr = n->addr;
+		cand_insert(ch, req->key, &self, true);
+		if (tsn_log_level() >= TSN_LOG_DEBUG) {
+			char hex[2 * TSN_ID_LEN + 1];
+			size_t rank = 0;
+			while (!ch->cand[rank].self)
+				rank++;
+			tsn_hex(req->key, 8, hex);
+			tsn_log(TSN_LOG_DEBUG, "node: push %s: %zu nodes found, this one is number %zu",
+			        hex, ch->ncand - 1, rank + 1);
+		}
+	}
+	while (ch->holders + ch->inflight < n->replicas &&
+	       ask_next(n, req, TSN_FRAME_CHUNK_PUT, push_call_done))
+		;
+	if (ch->inflight == 0)
+		node_req_complete(n, req, ch->holders > 0 ? (long)ch->holders : -EHOSTUNREACH, NULL, 0);
+}
+
+static void
+push_call_done(void *owner, struct node_call *call, int status, struct node_blk *blk)
+{
+	struct node_req *req = owner;
+	struct node_chunk *ch = req->chunk;
+	struct cand *c = cand_of(ch, call);
+	struct tsn_node *n = call->conn->n;
+	char where[TSN_ADDR_STRLEN];
+
+	node_blk_unref(n, blk); /* an ACK carries none */
+	ch->inflight--;
+	if (c != NULL) {
+		c->call = NULL;
+		c->state = status == 0 ? C_GOT : C_FAILED;
+		if (status != 0)
+			tsn_log(TSN_LOG_DEBUG, "node: push to %s: %s",
+			        tsn_addr_format(&c->c.addr, where), strerror(-status));
+	}
+	if (status == 0) {
+		ch->holders++;
+		n->st.chunks_pushed++;
+	}
+	push_step(n, req);
+}
+
+void
+node_chunk_push_start(struct tsn_node *n, struct node_req *req)
+{
+	struct node_chunk *ch;
+	struct node_blk *blk;
+	int rc;
+
+	if ((ch = chunk_new(n, req)) == NULL)
+		return;
+	if ((blk = node_blk_new(n)) == NULL) {
+		node_req_complete(n, req, -ENOMEM, NULL, 0);
+		return;
+	}
+	rc = queue_work(n, W_PUSH_READ, req->key, blk, req, NULL, 0);
+	node_blk_unref(n, blk);
+	if (rc != 0) {
+		node_req_complete(n, req, rc, NULL, 0);
+		return;
+	}
+	/* the lookup runs while the block is read */
+	if (node_dht_start(n, req) != 0)
+		ch->lookup_done = true;
+}
+
+static void
+push_read_done(struct tsn_node *n, struct node_req *req, long rc, struct node_blk *blk)
+{
+	if (rc < 0) {
+		node_req_complete(n, req, rc, NULL, 0);
+		return;
+	}
+	blk->refs++;
+	req->chunk->blk = blk;
+	push_step(n, req);
+}
+
+static void
+push_hold_done(struct tsn_node *n, struct node_req *req, long rc)
+{
+	struct node_chunk *ch = req->chunk;
+	char hex[2 * TSN_ID_LEN + 1];
+
+	for (size_t i = 0; i < ch->ncand; i++)
+		if (ch->cand[i].self)
+			ch->cand[i].state = rc == 0 ? C_GOT : C_FAILED;
+	ch->inflight--;
+	if (rc == 0) {
+		ch->holders++;
+	} else {
+		tsn_hex(req->key, TSN_ID_LEN, hex);
+		tsn_log(TSN_LOG_WARN, "node: chunk %s: cannot hold it here: %s; the next node is asked",
+		        hex, strerror((int)-rc));
+	}
+	push_step(n, req);
+}
+
+void
+node_chunk_lookup_done(struct tsn_node *n, struct node_req *req, int status,
+                       const struct tsn_contact *nodes, size_t nn)
+{
+	struct node_chunk *ch = req->chunk;
+
+	if (req->done || ch == NULL)
+		return;
+	/* a failed lookup (no peers, timeout) leaves the candidates known so far */
+	if (status == 0)
+		cand_merge(n, ch, req->key, nodes, nn);
+	ch->lookup_done = true;
+	if (req->kind == REQ_PUSH)
+		push_step(n, req);
+	else
+		fetch_step(n, req);
+}
+
+/* ---- serving peers ---- */
+
+void
+node_chunk_serve_get(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f)
+{
+	struct node_blk *blk = node_blk_new(n);
+	int rc = -ENOMEM;
+
+	if (blk != NULL) {
+		rc = queue_work(n, W_SERVE_GET, f->id, blk, NULL, c, f->reqid);
+		node_blk_unref(n, blk);
+	}
+	if (rc != 0)
+		node_tcp_reply(n, c, TSN_FRAME_CHUNK_NONE, f->reqid, f->id, TSN_FRAME_ST_BUSY, NULL);
+}
+
+void
+node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f)
+{
+	struct node_blk *blk = node_blk_new(n);
+	int rc = -ENOMEM;
+
+	if (blk != NULL) {
+		memcpy(blk->data, f->block, f->block_len);
+		blk->len = f->block_len;
+		rc = queue_work(n, W_SERVE_PUT, f->id, blk, NULL, c, f->reqid);
+		node_blk_unref(n, blk);
+	}
+	if (rc != 0)
+		node_tcp_reply(n, c, TSN_FRAME_CHUNK_ACK, f->reqid, f->id, TSN_FRAME_ST_BUSY, NULL);
+}
+
+static void
+serve_done(struct tsn_node *n, struct chunk_work *cw)
+{
+	if (cw->kind == W_SERVE_GET) {
+		if (cw->rc > 0) {
+			node_tcp_reply(n, cw->conn, TSN_FRAME_CHUNK_DATA, cw->reqid, cw->id, 0, cw->blk);
+		} else {
+			node_tcp_reply(n, cw->conn, TSN_FRAME_CHUNK_NONE, cw->reqid, cw->id,
+			               tsn_frame_errno_status(cw->rc == -ENOENT ? -ENOENT : -EIO), NULL);
+		}
+		return;
+	}
+	if (cw->rc == 0)
+		n->st.chunks_accepted++;
+	node_tcp_reply(n, cw->conn, TSN_FRAME_CHUNK_ACK, cw->reqid, cw->id,
+	               tsn_frame_errno_status(cw->rc == 0 || cw->rc == -ENOSPC ||
+	                                      cw->rc == -EBADMSG ? (int)cw->rc : -EIO), NULL);
+}
+
+static void
+after_work(uv_work_t *w, int status)
+{
+	struct chunk_work *cw = w->data;
+	struct tsn_node *n = cw->n;
+	struct node_req *req = cw->req;
+
+	if (status != 0)
+		cw->rc = status; /* UV_ECANCELED */
+	if (req != NULL) {
+		req->chunk->works--;
+		if (!req->done) {
+			switch (cw->kind) {
+			case W_FETCH_LOCAL: fetch_local_done(n, req, cw->rc, cw->blk); break;
+			case W_FETCH_VERIFY: fetch_verified(n, req, cw->rc, cw->blk); break;
+			case W_PUSH_READ: push_read_done(n, req, cw->rc, cw->blk); break;
+			case W_PUSH_HOLD: push_hold_done(n, req, cw->rc); break;
+			default: break;
+			}
+		}
+		node_req_unref(n, req);
+	} else if (cw->conn != NULL) {
+		serve_done(n, cw);
+		node_conn_unref(n, cw->conn);
+	} else {
+		n->caching--; /* W_FETCH_CACHE */
+	}
+	node_blk_unref(n, cw->blk);
+	free(cw);
+}
