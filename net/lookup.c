@@ -93,6 +93,31 @@ merge_record(struct tsn_dht *d, struct dht_op *op, const struct tsn_record *rec)
 		op->recs[op->nrecs++] = *rec;
 }
 
+/*
+ * True when op holds a record byte for byte equal to rec in every signed
+ * field (signature included): it was verified when merged, so a copy from
+ * another holder needs no second Ed25519 check. The k holders of a record
+ * all send the same bytes; verifying each copy made a get to completion
+ * cost ~20 signature checks (1.8 ms on 50 local nodes).
+ */
+static bool
+already_verified(const struct dht_op *op, const struct tsn_record *rec)
+{
+	for (size_t i = 0; i < op->nrecs; i++) {
+		const struct tsn_record *h = &op->recs[i];
+		if (h->type == rec->type && h->seq == rec->seq && h->expiry_ms == rec->expiry_ms &&
+		    h->salt_len == rec->salt_len && h->value_len == rec->value_len &&
+		    memcmp(h->key, rec->key, TSN_ID_LEN) == 0 &&
+		    memcmp(h->salt, rec->salt, rec->salt_len) == 0 &&
+		    memcmp(h->value, rec->value, rec->value_len) == 0 &&
+		    (!tsn_record_is_signed(rec->type) ||
+		     (memcmp(h->pubkey, rec->pubkey, TSN_REC_PK_LEN) == 0 &&
+		      memcmp(h->sig, rec->sig, TSN_REC_SIG_LEN) == 0)))
+			return true;
+	}
+	return false;
+}
+
 static void
 local_records(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 {
@@ -369,8 +394,11 @@ lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct
 		for (unsigned i = 0; i < m->u.values.n; i++) {
 			const struct tsn_record *r = &m->u.values.recs[i];
 			/* authenticate before use: a peer may send anything */
-			if (memcmp(r->key, op->target, TSN_ID_LEN) != 0 || r->expiry_ms <= now ||
-			    tsn_record_verify(r) != 0)
+			if (memcmp(r->key, op->target, TSN_ID_LEN) != 0 || r->expiry_ms <= now)
+				continue;
+			if (already_verified(op, r))
+				continue; /* a copy of what is merged already */
+			if (tsn_record_verify(r) != 0)
 				continue;
 			merge_record(d, op, r);
 		}
