@@ -63,12 +63,17 @@ tsn_dht_new(struct tsn_dht **out, const struct tsn_dht_opts *o, const struct tsn
 	rc = -ENOMEM;
 	d->q = calloc(d->o.max_inflight, sizeof(d->q[0]));
 	d->ops = calloc(d->o.max_ops, sizeof(d->ops[0]));
-	if (d->q == NULL || d->ops == NULL)
+	if (d->o.scratch == NULL)
+		d->own_msgs = malloc(2 * sizeof(struct tsn_msg));
+	if (d->q == NULL || d->ops == NULL || (d->o.scratch == NULL && d->own_msgs == NULL))
 		goto fail;
+	d->in = d->o.scratch != NULL ? &d->o.scratch[0] : &d->own_msgs[0];
+	d->out = d->o.scratch != NULL ? &d->o.scratch[1] : &d->own_msgs[1];
 	d->next_expire = now_ms + d->o.expire_every_ms;
 	*out = d;
 	return 0;
 fail:
+	free(d->own_msgs);
 	free(d->ops);
 	free(d->q);
 	tsn_ratelimit_free(d->rl);
@@ -90,6 +95,7 @@ tsn_dht_free(struct tsn_dht *d)
 			d->cb.ping_done(d->ud, q->op_ud, -ECANCELED, NULL);
 		q->purpose = Q_FREE;
 	}
+	free(d->own_msgs);
 	free(d->ops);
 	free(d->q);
 	tsn_ratelimit_free(d->rl);
@@ -185,9 +191,9 @@ send_reply(struct tsn_dht *d, const struct tsn_addr *to, const uint8_t *buf, int
 static void
 reply_hdr(struct tsn_dht *d, const struct tsn_msg *req, uint8_t type)
 {
-	d->out.h.type = type;
-	d->out.h.txid = req->h.txid;
-	memcpy(d->out.h.sender, d->o.id, TSN_ID_LEN);
+	d->out->h.type = type;
+	d->out->h.txid = req->h.txid;
+	memcpy(d->out->h.sender, d->o.id, TSN_ID_LEN);
 }
 
 /* Tell the routing table about a node we heard from; ping its LRS if asked. */
@@ -196,7 +202,7 @@ note_contact(struct tsn_dht *d, uint64_t now, const uint8_t id[TSN_ID_LEN],
              const struct tsn_addr *from, bool replied)
 {
 	struct tsn_contact c, lrs;
-	struct tsn_msg *m = &d->out;
+	struct tsn_msg *m = d->out;
 
 	memcpy(c.id, id, TSN_ID_LEN);
 	c.addr = *from;
@@ -211,7 +217,7 @@ static void
 reply_nodes(struct tsn_dht *d, const struct tsn_addr *from, const struct tsn_msg *req,
             const uint8_t target[TSN_ID_LEN])
 {
-	struct tsn_msg *m = &d->out;
+	struct tsn_msg *m = d->out;
 
 	reply_hdr(d, req, TSN_MSG_NODES);
 	m->u.nodes.n = (uint8_t)tsn_table_closest(d->table, target, req->h.sender, true,
@@ -223,8 +229,8 @@ static int
 on_ping(struct tsn_dht *d, uint64_t now, const struct tsn_addr *from, const struct tsn_msg *req)
 {
 	reply_hdr(d, req, TSN_MSG_PONG);
-	d->out.u.pong.observed = *from;
-	send_reply(d, from, d->buf, tsn_wire_encode(&d->out, d->buf, sizeof(d->buf)));
+	d->out->u.pong.observed = *from;
+	send_reply(d, from, d->buf, tsn_wire_encode(d->out, d->buf, sizeof(d->buf)));
 	return 0;
 }
 
@@ -268,8 +274,8 @@ on_store(struct tsn_dht *d, uint64_t now, const struct tsn_addr *from, const str
 	else
 		d->st.stores_refused++;
 	reply_hdr(d, req, TSN_MSG_STORE_ACK);
-	d->out.u.store_ack.status = tsn_wire_errno_status(rc);
-	send_reply(d, from, d->buf, tsn_wire_encode(&d->out, d->buf, sizeof(d->buf)));
+	d->out->u.store_ack.status = tsn_wire_errno_status(rc);
+	send_reply(d, from, d->buf, tsn_wire_encode(d->out, d->buf, sizeof(d->buf)));
 	return 0;
 }
 
@@ -353,7 +359,7 @@ int
 tsn_dht_receive(struct tsn_dht *d, uint64_t now_ms, const struct tsn_addr *from,
                 const uint8_t *buf, size_t len)
 {
-	struct tsn_msg *m = &d->in;
+	struct tsn_msg *m = d->in;
 	int rc;
 
 	d->st.rx++;
@@ -436,8 +442,8 @@ refresh_buckets(struct tsn_dht *d, uint64_t now)
 static int
 ping_boot(struct tsn_dht *d, uint64_t now, const struct tsn_addr *addr)
 {
-	d->out.h.type = TSN_MSG_PING;
-	return dht_send_request(d, now, addr, NULL, &d->out, Q_PING_BOOT, UINT32_MAX, NULL);
+	d->out->h.type = TSN_MSG_PING;
+	return dht_send_request(d, now, addr, NULL, d->out, Q_PING_BOOT, UINT32_MAX, NULL);
 }
 
 /*
@@ -529,13 +535,22 @@ tsn_dht_bootstrap(struct tsn_dht *d, uint64_t now_ms, const struct tsn_addr *add
 	return ping_boot(d, now_ms, addr);
 }
 
+void
+tsn_dht_set_joined(struct tsn_dht *d)
+{
+	d->joined = true;
+	d->join_refreshed = true;
+	d->boot_retry = 0;
+	d->boot_backoff_ms = 0;
+}
+
 int
 tsn_dht_ping(struct tsn_dht *d, uint64_t now_ms, const struct tsn_addr *addr, void *op_ud)
 {
 	if (tsn_addr_is_martian(addr, d->o.table.allow_loopback))
 		return -EADDRNOTAVAIL;
-	d->out.h.type = TSN_MSG_PING;
-	return dht_send_request(d, now_ms, addr, NULL, &d->out, Q_PING_OP, UINT32_MAX, op_ud);
+	d->out->h.type = TSN_MSG_PING;
+	return dht_send_request(d, now_ms, addr, NULL, d->out, Q_PING_OP, UINT32_MAX, op_ud);
 }
 
 int

@@ -61,6 +61,15 @@ struct tsn_dht_opts {
 	struct tsn_table_opts table; /* own_id and k are set from id and k */
 	struct tsn_recstore_opts records;
 	struct tsn_ratelimit_opts rate;
+	/*
+	 * Optional scratch space: two messages (in, out) the core uses only
+	 * inside one call, never across calls. Cores that are never called
+	 * concurrently, and whose callbacks never call into any of them, may
+	 * share one (tsn-sim runs 100,000 cores with one). Borrowed: must
+	 * outlive the core. NULL (default): the core allocates its own,
+	 * 2 * sizeof(struct tsn_msg), about 46 KiB.
+	 */
+	struct tsn_msg *scratch;
 };
 
 /* Fill *o with defaults (id zero). */
@@ -185,6 +194,13 @@ int tsn_dht_get_records(struct tsn_dht *d, uint64_t now_ms, const uint8_t key[TS
  */
 int tsn_dht_put_record(struct tsn_dht *d, uint64_t now_ms, const struct tsn_record *rec,
                        void *op_ud);
+/*
+ * Count the node as joined: its routing table was filled by other means
+ * (tsn-sim's fast join tells each core its contacts as datagrams), so no
+ * join lookup and no post-join bucket refresh runs. If the table empties
+ * later, joining resumes as after tsn_dht_bootstrap.
+ */
+void tsn_dht_set_joined(struct tsn_dht *d);
 /* Ping addr (cb.ping_done). Returns 0, -EADDRNOTAVAIL, -EAGAIN, or the send error. */
 int tsn_dht_ping(struct tsn_dht *d, uint64_t now_ms, const struct tsn_addr *addr, void *op_ud);
 

@@ -86,8 +86,9 @@ struct tsn_dht {
 	uint32_t boot_backoff_ms;
 	bool reap_due;               /* some op is done but not yet reaped */
 	struct tsn_dht_stats st;
-	struct tsn_msg in;           /* decoded datagram (large: kept off the stack) */
-	struct tsn_msg out;          /* reply or request being encoded */
+	struct tsn_msg *in;          /* decoded datagram (large: kept off the stack) */
+	struct tsn_msg *out;         /* reply or request being encoded */
+	struct tsn_msg *own_msgs;    /* in and out, unless opts.scratch lends them */
 	uint8_t buf[TSN_WIRE_MTU];
 	struct tsn_blob blobs[TSN_WIRE_VALUES_MAX];
 };

@@ -214,10 +214,10 @@ start_storing(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 			continue;
 		sent++;
 		kth = c->c.id;
-		d->out.h.type = TSN_MSG_STORE;
-		d->out.u.store.rc = 0;
-		d->out.u.store.rec = *op->rec;
-		if (dht_send_request(d, now, &c->c.addr, c->c.id, &d->out, Q_STORE, slot, NULL) == 0)
+		d->out->h.type = TSN_MSG_STORE;
+		d->out->u.store.rc = 0;
+		d->out->u.store.rec = *op->rec;
+		if (dht_send_request(d, now, &c->c.addr, c->c.id, d->out, Q_STORE, slot, NULL) == 0)
 			op->stores_out++;
 	}
 	/* This node stores too when it is one of the k closest. */
@@ -274,7 +274,7 @@ static void
 send_query(struct tsn_dht *d, uint64_t now, struct dht_op *op, size_t i, uint16_t cursor)
 {
 	struct dht_cand *c = &op->cand[i];
-	struct tsn_msg *m = &d->out;
+	struct tsn_msg *m = d->out;
 	int rc;
 
 	if (op->kind == OP_VALUES) {
