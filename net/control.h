@@ -46,7 +46,7 @@ struct tsn_node;
 #define TSN_CTL_TEXT_MAX 1024                /* text of an ERR */
 #define TSN_CTL_CONNS_DEFAULT 8
 #define TSN_CTL_IDLE_DEFAULT_MS 120000
-#define TSN_CTL_READAHEAD 8                  /* chunk fetches in flight ahead of a GET */
+#define TSN_CTL_READAHEAD 16                 /* chunk fetches in flight ahead of a GET */
 #define TSN_CTL_PUSH_WINDOW 16               /* chunk pushes in flight during a PUT */
 
 /* Frame types. The numbers index bounds-checked tables; 0 is invalid. */
