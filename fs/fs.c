@@ -274,6 +274,8 @@ tsn_fs_new(struct tsn_fs **out, const struct tsn_fs_opts *o, char *err, size_t e
 	fs->uid = o->uid;
 	fs->gid = o->gid;
 	fs->next_dyn = FS_SYNTH_DYN;
+	fs->publisher = o->publisher;
+	pthread_cond_init(&fs->search_cv, NULL);
 	fs_now(&fs->started);
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_mutex_init(&fs->pin_mu, NULL);
@@ -324,8 +326,10 @@ tsn_fs_flush_all(struct tsn_fs *fs)
 void
 tsn_fs_quiesce(struct tsn_fs *fs)
 {
-	if (fs != NULL)
+	if (fs != NULL) {
+		fs_search_quiesce(fs);
 		fs_push_quiesce(fs);
+	}
 }
 
 void
@@ -336,8 +340,10 @@ tsn_fs_free(struct tsn_fs *fs)
 	fs_push_stop(fs);
 	fs_handles_free(fs);
 	fs_dirhs_free(fs);
+	fs_search_fini(fs);
 	fs_table_fini(fs);
 	fs_pin_fini(fs);
+	pthread_cond_destroy(&fs->search_cv);
 	pthread_mutex_destroy(&fs->mu);
 	pthread_mutex_destroy(&fs->pin_mu);
 	pthread_mutex_destroy(&fs->net_mu);

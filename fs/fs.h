@@ -4,7 +4,7 @@
  *   /                 your files and folders (namespace in the store's
  *                     TSN_KV_NAMESPACE table; docs/formats.md "Mount namespace")
  *   /uri/<tsn-uri>    any file of the network by its URI, read-only
- *   /search/          keyword search (a later issue: empty for now)
+ *   /search/<words>/  keyword search results, read-only (fs/search.c)
  *   /.tsn/status, peers, stats   the node's figures as text
  *
  * Life: tsn_fs_new (loads the namespace, repairs what a crash left), then
@@ -35,6 +35,7 @@ struct tsn_fs_opts {
 	struct tsn_node *node;   /* borrowed; NULL: no network (uri/ reads only the
 	                            local store; pushes wait in their queue) */
 	uint32_t timeout_ms;     /* bound of one network wait; 0 = 30 s */
+	struct tsn_publisher *publisher; /* borrowed; NULL: no keyword publishing */
 	uid_t uid;               /* owner of a new root, of uri/ and .tsn/ */
 	gid_t gid;
 };

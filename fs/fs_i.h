@@ -53,6 +53,9 @@
 #define FS_NET_SLOTS (FS_RA_CHUNKS + 4) /* block buffers of one uri/ handle */
 #define FS_NET_BUFS_MAX 256             /* block buffers of all handles (64 MiB) */
 #define FS_WAIT_STEP_MS 250             /* network waits look at the session this often */
+#define FS_SEARCHES_MAX 32              /* search/ folders kept */
+#define FS_SEARCH_WAIT_MS 1500          /* a first lookup waits this long for results */
+#define FS_SEARCH_RUN_MS 10000          /* a search collects results this long */
 
 /* Fixed inode numbers. Namespace nodes use their persistent id (root = 1);
  * the others live above FS_SYNTH, uri/ entries from FS_SYNTH_DYN on. */
@@ -84,6 +87,7 @@ struct fs_node {
 	uint8_t linked;           /* in its directory (namespace: has a record) */
 	uint8_t info;             /* FS_INFO: enum fs_info_kind */
 	uint8_t has_uri;          /* uri below is the committed content */
+	uint8_t result;           /* FS_URI: a search result (listed while linked) */
 	struct fs_node *tnext;    /* inode table chain */
 	/* tree (under tsn_fs.mu) */
 	struct fs_node *parent;   /* NULL when unlinked */
@@ -141,6 +145,13 @@ struct tsn_fs {
 	uint64_t net_timeouts;        /* chunks nobody returned in time */
 
 	char stage_dir[4096];         /* DATADIR/fs-staging */
+
+	struct tsn_publisher *publisher; /* NULL: no keyword publishing */
+	struct fs_search *searches;   /* search/ folders, oldest first (under mu) */
+	unsigned nsearches;
+	unsigned search_threads;      /* searches running (under mu) */
+	int search_stop;              /* quiescing: no new search */
+	pthread_cond_t search_cv;     /* with mu: a search ended */
 };
 
 /* One open file. */
@@ -266,6 +277,23 @@ void fs_content_created(struct fs_node *n);
 /* Find or make the uri/ entry `name` (a URI text; anything else: -ENOENT). */
 int fs_uri_lookup_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name,
                          struct fs_node **out);
+
+/* ---- search.c: search/ folders; keyword publishing ---- */
+struct fs_search;
+/* Find or make search/<name> (caller holds fs->mu); *wait: a new search
+ * to pass to fs_search_wait after dropping fs->mu (else NULL). */
+int fs_search_lookup_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name,
+                            struct fs_node **out, struct fs_search **wait);
+/* Wait (without fs->mu) at most FS_SEARCH_WAIT_MS for the search to end. */
+void fs_search_wait(struct tsn_fs *fs, struct fs_search *s);
+/* rmdir search/<name> (caller holds fs->mu). 0 or -ENOENT. */
+int fs_search_forget_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name);
+/* Stop and wait for the running searches (before tsn_node_stop). */
+void fs_search_quiesce(struct tsn_fs *fs);
+void fs_search_fini(struct tsn_fs *fs);
+/* Publish the keywords of n committed as uri under name; withdraw them. Without fs->mu. */
+void fs_publish(struct tsn_fs *fs, struct fs_node *n, const struct tsn_uri *uri, const char *name);
+void fs_withdraw(struct tsn_fs *fs, const struct tsn_uri *uri, const char *name);
 
 /* ---- net.c: reads of uri/ entries ---- */
 int fs_net_open(struct tsn_fs *fs, struct fs_handle *h);

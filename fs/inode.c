@@ -251,12 +251,13 @@ fs_node_put(struct tsn_fs *fs, struct fs_node *n, uint64_t nlookup, uint32_t nop
 		return 0;
 	/* Fixed nodes and linked namespace nodes stay; uri/ entries go when
 	 * the kernel and the handles are done with them. */
-	if (n->kind == FS_SDIR || n->kind == FS_INFO || n->ino == FS_ROOT_ID)
+	if ((n->kind == FS_SDIR && n->ino < FS_SYNTH_DYN) || n->kind == FS_INFO ||
+	    n->ino == FS_ROOT_ID)
 		return 0;
-	if (n->kind == FS_URI)
+	if (n->kind == FS_URI && !(n->result && n->linked))
 		fs_dir_unlink(fs, n);
 	else if (n->linked)
-		return 0;
+		return 0; /* namespace nodes, search folders and results while kept */
 	table_remove(fs, n);
 	return 1;
 }

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "publish.h"
 #include "fs_i.h"
 #include "node.h"
 #include "opts.h"
@@ -144,6 +145,8 @@ serve(struct run *r, const sigset_t *sigs)
 	struct tsn_store *store = NULL;
 	struct tsn_node *node = NULL;
 	struct tsn_control *ctl = NULL;
+	struct tsn_publisher *pub = NULL;
+	struct tsn_publisher_opts po = {0};
 	struct tsn_fs *fs = NULL;
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
@@ -171,9 +174,16 @@ serve(struct run *r, const sigset_t *sigs)
 		fail(r, "%s", err[0] ? err : strerror(-rc));
 		goto out1;
 	}
+	po.store = store;
+	po.node = node;
+	if ((rc = tsn_publisher_new(&pub, &po)) != 0) {
+		fail(r, "cannot start keyword publishing: %s", strerror(-rc));
+		goto out2;
+	}
 	memset(&co, 0, sizeof(co));
 	co.store = store;
 	co.node = node;
+	co.publisher = pub;
 	if ((rc = tsn_control_start(&ctl, &co, err, sizeof(err))) != 0) {
 		fail(r, "%s", err);
 		goto out2;
@@ -181,6 +191,7 @@ serve(struct run *r, const sigset_t *sigs)
 	memset(&fo, 0, sizeof(fo));
 	fo.store = store;
 	fo.node = node;
+	fo.publisher = pub;
 	fo.timeout_ms = r->o.timeout_ms;
 	fo.uid = getuid();
 	fo.gid = getgid();
@@ -230,6 +241,7 @@ out4:
 out3:
 	tsn_control_stop(ctl);
 out2:
+	tsn_publisher_free(pub);
 	tsn_node_stop(node);
 	tsn_fs_free(fs);
 out1:

@@ -17,6 +17,7 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct tsn_fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
 	struct fs_node *p, *n;
+	struct fs_search *wait = NULL;
 	int rc = 0;
 
 	if (strlen(name) > FS_NAME_MAX && parent != FS_INO_URI) {
@@ -31,8 +32,18 @@ fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = -ENOTDIR;
 	else if (p->ino == FS_INO_URI)
 		rc = fs_uri_lookup_locked(fs, p, name, &n);
+	else if (p->ino == FS_INO_SEARCH)
+		rc = fs_search_lookup_locked(fs, p, name, &n, &wait);
 	else if ((n = fs_dir_find(fs, p, name)) == NULL)
 		rc = -ENOENT;
+	if (rc == 0 && wait != NULL) {
+		/* A new search: give it a short while, then answer (it goes on). */
+		n->nlookup++; /* keeps n while fs->mu is dropped */
+		pthread_mutex_unlock(&fs->mu);
+		fs_search_wait(fs, wait);
+		pthread_mutex_lock(&fs->mu);
+		n->nlookup--;
+	}
 	if (rc == 0)
 		fs_entry_locked(fs, n, &e);
 	pthread_mutex_unlock(&fs->mu);
@@ -217,12 +228,16 @@ remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 {
 	struct tsn_fs *fs = fuse_req_userdata(req);
 	struct fs_node *p, *n = NULL;
-	int rc = 0, dead = 0;
+	struct tsn_uri wuri;
+	char wname[FS_NAME_MAX + 1];
+	int rc = 0, dead = 0, withdraw = 0;
 
 	pthread_mutex_lock(&fs->mu);
 	p = fs_node_get(fs, parent);
 	if (p == NULL)
 		rc = -ENOENT;
+	else if (p->ino == FS_INO_SEARCH && dir)
+		rc = fs_search_forget_locked(fs, p, name) == 0 ? 1 : -ENOENT;
 	else if (p->kind == FS_SDIR)
 		rc = -EPERM;
 	else if (p->kind != FS_DIR)
@@ -240,15 +255,24 @@ remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	else if ((rc = fs_ns_delete(fs, n->ino)) < 0)
 		rc = -EIO;
 	if (rc == 0) {
+		if (n->kind == FS_FILE && n->has_uri) {
+			withdraw = 1;
+			wuri = n->uri;
+			snprintf(wname, sizeof(wname), "%s", n->name);
+		}
 		fs_dir_unlink(fs, n);
 		fs_now(&n->ctime);
 		fs_dir_touch(fs, p);
 		dead = fs_node_put(fs, n, 0, 0);
 	}
+	if (rc == 1)
+		rc = 0; /* a search forgotten */
 	pthread_mutex_unlock(&fs->mu);
 	if (dead)
 		fs_node_destroy(fs, n);
 	fuse_reply_err(req, -rc);
+	if (withdraw)
+		fs_withdraw(fs, &wuri, wname);
 }
 
 void

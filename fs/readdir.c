@@ -73,7 +73,7 @@ fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (rc == 0)
 		rc = add(d, &cap, n->parent ? n->parent->ino : n->ino, S_IFDIR, "..");
 	for (c = rc == 0 ? n->child : NULL; c != NULL && rc == 0; c = c->snext)
-		if (c->kind != FS_URI)
+		if (c->kind != FS_URI || c->result)
 			rc = add(d, &cap, c->ino, type_of(c), c->name);
 	if (rc == 0) {
 		d->hnext = fs->dirhs;

@@ -443,6 +443,9 @@ fs_content_commit(struct tsn_fs *fs, struct fs_node *n)
 	if (had)
 		fs_pin_unref(fs, &old);
 	fs_push_add(fs, &uri);
+	if (had && memcmp(old.id, uri.id, TSN_ID_LEN) != 0)
+		fs_withdraw(fs, &old, name);
+	fs_publish(fs, n, &uri, name);
 	discard(c);
 out:
 	pthread_rwlock_unlock(&c->lock);

@@ -78,6 +78,7 @@ static const ctl_handler handlers[TSN_CTL_TYPE_END] = {
 	[TSN_CTL_LS] = ctl_do_ls,       [TSN_CTL_RM] = ctl_do_rm,
 	[TSN_CTL_GC] = ctl_do_gc,       [TSN_CTL_STAT] = ctl_do_stat,
 	[TSN_CTL_STATUS] = ctl_do_status, [TSN_CTL_PEERS] = ctl_do_peers,
+	[TSN_CTL_SEARCH] = ctl_do_search,
 };
 
 /* The first frame must be HELLO; answer with our version. Returns 0 or -errno. */
@@ -338,6 +339,7 @@ tsn_control_start(struct tsn_control **out, const struct tsn_control_opts *o, ch
 	s->max_conns = o->max_conns ? o->max_conns : TSN_CTL_CONNS_DEFAULT;
 	s->idle_ms = o->idle_ms ? o->idle_ms : TSN_CTL_IDLE_DEFAULT_MS;
 	s->threads = o->threads ? o->threads : cores();
+	s->publisher = o->publisher;
 	s->lfd = -1;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	atomic_init(&s->stopping, 0);

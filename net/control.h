@@ -66,10 +66,15 @@ enum tsn_ctl_type {
 	TSN_CTL_ERR = 13,   /* server: u32 errno (positive), one line of text */
 	TSN_CTL_FILE = 14,  /* server: one LS entry */
 	TSN_CTL_PEER = 15,  /* server: one PEERS entry */
+	TSN_CTL_SEARCH = 16, /* u32 timeout_ms | query text (1..TSN_CTL_QUERY_MAX) */
+	TSN_CTL_RESULT = 17, /* server: one search result: URI text | name */
 	TSN_CTL_TYPE_END
 };
 
 #define TSN_CTL_PUT_PRIVATE 0x01u /* PUT flag: encode under the data dir's secret */
+#define TSN_CTL_PUT_KEYWORDS 0x02u /* PUT flag: extra keywords follow the name */
+#define TSN_CTL_KEYWORDS_MAX 255   /* bytes of extra keywords in a PUT */
+#define TSN_CTL_QUERY_MAX 1024     /* bytes of a SEARCH query */
 
 /* Who may send a frame type (for tsn_ctl_frame_check). */
 #define TSN_CTL_FROM_CLIENT 1
@@ -86,6 +91,7 @@ struct tsn_control_opts {
 	unsigned max_conns;      /* connections served at once; 0 = TSN_CTL_CONNS_DEFAULT */
 	uint32_t idle_ms;        /* close after this long without a frame; 0 = default */
 	unsigned threads;        /* encoder threads per PUT; 0 = online cores (max 8) */
+	struct tsn_publisher *publisher; /* borrowed; NULL: PUT and RM publish no keywords */
 };
 
 /*
@@ -163,11 +169,28 @@ size_t tsn_ctl_err_encode(uint8_t *out, size_t cap, int err, const char *text);
  * characters replaced. Returns 0 or -EBADMSG. */
 int tsn_ctl_err_decode(const uint8_t *p, size_t len, int *err, char *text, size_t textcap);
 
-/* PUT request: u8 flags | u8 name length n | name (n bytes, no NUL or '/'). */
-size_t tsn_ctl_put_encode(uint8_t *out, size_t cap, unsigned flags, const char *name);
-/* name: NUL-terminated (TSN_CTL_NAME_MAX + 1 bytes). Returns 0 or -EBADMSG. */
+/*
+ * PUT request: u8 flags | u8 name length n | name (n bytes, no NUL or '/')
+ * | (flag TSN_CTL_PUT_KEYWORDS) extra keywords (the rest, 1..255 bytes, no
+ * NUL). kw NULL or empty: no flag. Returns the length or 0 (too long).
+ */
+size_t tsn_ctl_put_encode(uint8_t *out, size_t cap, unsigned flags, const char *name,
+                          const char *kw);
+/* name, kw: NUL-terminated (TSN_CTL_NAME_MAX + 1, TSN_CTL_KEYWORDS_MAX + 1
+ * bytes; kw empty without the flag). Returns 0 or -EBADMSG. */
 int tsn_ctl_put_decode(const uint8_t *p, size_t len, unsigned *flags,
-                       char name[TSN_CTL_NAME_MAX + 1]);
+                       char name[TSN_CTL_NAME_MAX + 1], char kw[TSN_CTL_KEYWORDS_MAX + 1]);
+/* SEARCH request: u32 timeout_ms | query. Returns the length or 0. */
+size_t tsn_ctl_search_encode(uint8_t *out, size_t cap, uint32_t timeout_ms, const char *query);
+/* query: NUL-terminated (TSN_CTL_QUERY_MAX + 1 bytes). Returns 0 or -EBADMSG (a NUL). */
+int tsn_ctl_search_decode(const uint8_t *p, size_t len, uint32_t *timeout_ms,
+                          char query[TSN_CTL_QUERY_MAX + 1]);
+/* RESULT: URI text (TSN_URI_STRLEN) | name (1..TSN_CTL_NAME_MAX, no NUL or '/'). */
+size_t tsn_ctl_result_encode(uint8_t *out, size_t cap, const struct tsn_uri *uri,
+                             const char *name);
+/* Returns 0 or -EBADMSG (bad URI or name). name: TSN_CTL_NAME_MAX + 1 bytes. */
+int tsn_ctl_result_decode(const uint8_t *p, size_t len, struct tsn_uri *uri,
+                          char name[TSN_CTL_NAME_MAX + 1]);
 
 /* PUT reply (OK). */
 struct tsn_ctl_put_result {

@@ -59,7 +59,7 @@ static const struct {
 	int from;
 } frame_table[TSN_CTL_TYPE_END] = {
 	[TSN_CTL_HELLO] = {TSN_CTL_HELLO_LEN, 64, TSN_CTL_FROM_CLIENT | TSN_CTL_FROM_SERVER},
-	[TSN_CTL_PUT] = {2, 2 + TSN_CTL_NAME_MAX, TSN_CTL_FROM_CLIENT},
+	[TSN_CTL_PUT] = {2, 2 + TSN_CTL_NAME_MAX + TSN_CTL_KEYWORDS_MAX, TSN_CTL_FROM_CLIENT},
 	[TSN_CTL_GET] = {TSN_URI_STRLEN, TSN_URI_STRLEN, TSN_CTL_FROM_CLIENT},
 	[TSN_CTL_LS] = {0, 0, TSN_CTL_FROM_CLIENT},
 	[TSN_CTL_RM] = {TSN_URI_STRLEN, TSN_URI_STRLEN, TSN_CTL_FROM_CLIENT},
@@ -74,6 +74,8 @@ static const struct {
 	[TSN_CTL_FILE] = {TSN_CTL_FILE_MIN, TSN_CTL_FILE_MIN + TSN_CTL_NAME_MAX,
 	                  TSN_CTL_FROM_SERVER},
 	[TSN_CTL_PEER] = {TSN_CTL_PEER_LEN, TSN_CTL_PEER_LEN, TSN_CTL_FROM_SERVER},
+	[TSN_CTL_SEARCH] = {5, 4 + TSN_CTL_QUERY_MAX, TSN_CTL_FROM_CLIENT},
+	[TSN_CTL_RESULT] = {TSN_URI_STRLEN + 1, TSN_URI_STRLEN + TSN_CTL_NAME_MAX, TSN_CTL_FROM_SERVER},
 };
 
 int
@@ -150,34 +152,98 @@ tsn_ctl_err_decode(const uint8_t *p, size_t len, int *err, char *text, size_t te
 }
 
 size_t
-tsn_ctl_put_encode(uint8_t *out, size_t cap, unsigned flags, const char *name)
+tsn_ctl_put_encode(uint8_t *out, size_t cap, unsigned flags, const char *name, const char *kw)
 {
-	size_t n = strlen(name);
+	size_t n = strlen(name), k = kw != NULL ? strlen(kw) : 0;
 
-	if (n > TSN_CTL_NAME_MAX || cap < 2 + n)
+	if (n > TSN_CTL_NAME_MAX || k > TSN_CTL_KEYWORDS_MAX || cap < 2 + n + k)
 		return 0;
-	out[0] = (uint8_t)flags;
+	flags &= ~TSN_CTL_PUT_KEYWORDS;
+	out[0] = (uint8_t)(flags | (k > 0 ? TSN_CTL_PUT_KEYWORDS : 0));
 	out[1] = (uint8_t)n;
 	memcpy(out + 2, name, n);
-	return 2 + n;
+	if (k > 0)
+		memcpy(out + 2 + n, kw, k);
+	return 2 + n + k;
+}
+
+size_t
+tsn_ctl_search_encode(uint8_t *out, size_t cap, uint32_t timeout_ms, const char *query)
+{
+	size_t n = strlen(query);
+
+	if (n == 0 || n > TSN_CTL_QUERY_MAX || cap < 4 + n)
+		return 0;
+	tsn_ctl_put_u32(out, timeout_ms);
+	memcpy(out + 4, query, n);
+	return 4 + n;
+}
+
+int
+tsn_ctl_search_decode(const uint8_t *p, size_t len, uint32_t *timeout_ms,
+                      char query[TSN_CTL_QUERY_MAX + 1])
+{
+	if (len < 5 || len > 4 + TSN_CTL_QUERY_MAX || memchr(p + 4, '\0', len - 4) != NULL)
+		return -EBADMSG;
+	*timeout_ms = tsn_ctl_get_u32(p);
+	memcpy(query, p + 4, len - 4);
+	query[len - 4] = '\0';
+	return 0;
+}
+
+size_t
+tsn_ctl_result_encode(uint8_t *out, size_t cap, const struct tsn_uri *uri, const char *name)
+{
+	char text[TSN_URI_STRLEN + 1];
+	size_t n = strlen(name);
+
+	if (n == 0 || n > TSN_CTL_NAME_MAX || cap < TSN_URI_STRLEN + n)
+		return 0;
+	tsn_uri_format(uri, text);
+	memcpy(out, text, TSN_URI_STRLEN);
+	memcpy(out + TSN_URI_STRLEN, name, n);
+	return TSN_URI_STRLEN + n;
+}
+
+int
+tsn_ctl_result_decode(const uint8_t *p, size_t len, struct tsn_uri *uri,
+                      char name[TSN_CTL_NAME_MAX + 1])
+{
+	size_t n;
+
+	if (len <= TSN_URI_STRLEN || len > TSN_URI_STRLEN + TSN_CTL_NAME_MAX ||
+	    tsn_ctl_uri_decode(p, TSN_URI_STRLEN, uri, NULL) != 0)
+		return -EBADMSG;
+	n = len - TSN_URI_STRLEN;
+	if (memchr(p + TSN_URI_STRLEN, '\0', n) != NULL || memchr(p + TSN_URI_STRLEN, '/', n) != NULL)
+		return -EBADMSG;
+	memcpy(name, p + TSN_URI_STRLEN, n);
+	name[n] = '\0';
+	return 0;
 }
 
 int
 tsn_ctl_put_decode(const uint8_t *p, size_t len, unsigned *flags,
-                   char name[TSN_CTL_NAME_MAX + 1])
+                   char name[TSN_CTL_NAME_MAX + 1], char kw[TSN_CTL_KEYWORDS_MAX + 1])
 {
-	size_t n;
+	size_t n, k;
 
 	if (len < 2)
 		return -EBADMSG;
 	n = p[1];
-	if (len != 2 + n || (p[0] & ~TSN_CTL_PUT_PRIVATE) != 0)
+	if (len < 2 + n || (p[0] & ~(TSN_CTL_PUT_PRIVATE | TSN_CTL_PUT_KEYWORDS)) != 0)
 		return -EBADMSG;
-	if (memchr(p + 2, '\0', n) != NULL || memchr(p + 2, '/', n) != NULL)
+	k = len - 2 - n;
+	if ((p[0] & TSN_CTL_PUT_KEYWORDS) ? (k == 0 || k > TSN_CTL_KEYWORDS_MAX) : k != 0)
+		return -EBADMSG;
+	if (memchr(p + 2, '\0', n) != NULL || memchr(p + 2, '/', n) != NULL ||
+	    memchr(p + 2 + n, '\0', k) != NULL)
 		return -EBADMSG;
 	*flags = p[0];
 	memcpy(name, p + 2, n);
 	name[n] = '\0';
+	memcpy(kw, p + 2 + n, k);
+	kw[k] = '\0';
 	return 0;
 }
 

@@ -32,6 +32,7 @@ struct tsn_control {
 	unsigned max_conns;
 	uint32_t idle_ms;
 	unsigned threads;          /* encoder threads per PUT */
+	struct tsn_publisher *publisher; /* NULL: no keyword publishing */
 	char path[256];            /* the socket's path as bound */
 	int dirfd;                 /* O_PATH of the data dir when path goes through it */
 	int lfd;                   /* listening socket */
@@ -73,5 +74,6 @@ int ctl_do_gc(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_stat(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_status(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_peers(struct ctl_conn *c, const uint8_t *p, size_t len);
+int ctl_do_search(struct ctl_conn *c, const uint8_t *p, size_t len);
 
 #endif

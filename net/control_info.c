@@ -9,6 +9,7 @@
 #include <sys/statvfs.h>
 
 #include "control_i.h"
+#include "publish.h"
 #include "node.h"
 #include "util.h"
 
@@ -50,6 +51,8 @@ ctl_do_rm(struct ctl_conn *c, const uint8_t *p, size_t len)
 	if (tsn_ctl_uri_decode(p, len, &uri, &why) != 0)
 		return ctl_send_err(c, -EINVAL, "malformed URI: %s", why ? why : "invalid");
 	rc = tsn_store_file_remove(c->srv->store, &uri);
+	if (rc == 0 && c->srv->publisher != NULL)
+		tsn_publisher_withdraw(c->srv->publisher, &uri, NULL);
 	if (rc == -ENOENT)
 		return ctl_send_err(c, rc, "%.40s...: not one of your files (see `tsn ls`)",
 		                    (const char *)p);

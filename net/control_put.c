@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "control_i.h"
+#include "publish.h"
 #include "node.h"
 #include "tree.h"
 #include "util.h"
@@ -230,11 +231,11 @@ ctl_do_put(struct ctl_conn *c, const uint8_t *pl, size_t len)
 	struct tsn_file_info info;
 	struct tsn_secret priv;
 	uint8_t ok[TSN_CTL_PUT_OK_LEN];
-	char name[TSN_CTL_NAME_MAX + 1];
+	char name[TSN_CTL_NAME_MAX + 1], kw[TSN_CTL_KEYWORDS_MAX + 1];
 	unsigned flags = 0;
 	int early, rc;
 
-	if (tsn_ctl_put_decode(pl, len, &flags, name) != 0) {
+	if (tsn_ctl_put_decode(pl, len, &flags, name, kw) != 0) {
 		tsn_log(TSN_LOG_WARN, "control: connection %u: malformed PUT: closed", c->id);
 		return -EBADMSG;
 	}
@@ -291,6 +292,11 @@ ctl_do_put(struct ctl_conn *c, const uint8_t *pl, size_t len)
 	tsn_log(TSN_LOG_INFO, "control: put %s: %u blocks pushed, copies %u..%u of %u wanted "
 	        "(%u blocks short)", info.name, res.chunks, res.min_replicas, res.max_replicas,
 	        res.wanted, res.short_);
+	/* Public files only: a private file's URI is not given out. */
+	if (s->publisher != NULL && !info.private_ &&
+	    (rc = tsn_publisher_share(s->publisher, &info.uri, info.name, kw, strlen(kw))) < 0)
+		tsn_log(TSN_LOG_INFO, "control: put %s: no keyword published: %s", info.name,
+		        strerror(-rc));
 	tsn_ctl_put_ok_encode(ok, &res);
 	rc = ctl_send(c, TSN_CTL_OK, ok, sizeof(ok));
 out:

@@ -21,6 +21,7 @@ static const struct {
 	[TSN_FRAME_CHUNK_PUT] = {"CHUNK_PUT", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, true},
 	[TSN_FRAME_CHUNK_ACK] = {"CHUNK_ACK", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false},
 	[TSN_FRAME_FORWARD] = {"FORWARD", 0, 0, false, false},
+	[TSN_FRAME_CHUNK_HAS] = {"CHUNK_HAS", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false},
 };
 
 static uint32_t

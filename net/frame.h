@@ -15,6 +15,9 @@
  *   CHUNK_PUT   id[32] block[1..BLOCK_MAX]  request: hold this block
  *   CHUNK_ACK   id[32] u8 status            reply: held (0) or why not
  *   FORWARD     reserved for anonymity forwarding; decoded as unknown
+ *   CHUNK_HAS   id[32] u8 flags              request: do you hold it? (ACK 0 or
+ *                                            NOTFOUND); flags bit 0 (HAS_REFRESH):
+ *                                            the owner asks, restart its lifetime
  *
  * A reply carries the request id of its request. Decoding is table-driven
  * (bounds-checked by type, exact body size per type, no trailing bytes)
@@ -48,8 +51,11 @@ enum tsn_frame_type {
 	TSN_FRAME_CHUNK_PUT = 4,
 	TSN_FRAME_CHUNK_ACK = 5,
 	TSN_FRAME_FORWARD = 6,   /* reserved: anonymity forwarding envelope */
+	TSN_FRAME_CHUNK_HAS = 7, /* repair: a presence check, answered by CHUNK_ACK */
 	TSN_FRAME_TYPE_END       /* one past the last type number */
 };
+
+#define TSN_FRAME_HAS_REFRESH 0x01u /* CHUNK_HAS flag */
 
 /* Status codes of CHUNK_NONE and CHUNK_ACK (see tsn_frame_status_errno). */
 enum tsn_frame_status {
@@ -65,7 +71,7 @@ struct tsn_frame {
 	uint8_t type;             /* enum tsn_frame_type */
 	uint64_t reqid;
 	uint8_t id[TSN_ID_LEN];
-	uint8_t status;           /* NONE, ACK */
+	uint8_t status;           /* NONE, ACK; HAS: its flags */
 	const uint8_t *block;     /* DATA, PUT: borrowed (a view into the decoded input) */
 	size_t block_len;         /* DATA, PUT: 1..TSN_BLOCK_MAX */
 };

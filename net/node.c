@@ -14,6 +14,7 @@
 
 #include "identity.h"
 #include "node_i.h"
+#include "search.h"
 #include "util.h"
 
 /* ---- clock ---- */
@@ -133,6 +134,7 @@ loop_stop(struct tsn_node *n)
 	q = n->q_head;
 	n->q_head = n->q_tail = NULL;
 	uv_mutex_unlock(&n->q_mu);
+	node_repair_close(n);
 	node_req_cancel_all(n, q);
 	node_peers_take_final(n);
 	node_publish(n, true);
@@ -191,6 +193,7 @@ node_free(struct tsn_node *n)
 		n->blk_free = b->next;
 		free(b);
 	}
+	node_repair_free(n);
 	free(n->snap_peers);
 	free(n->final_peers);
 	uv_mutex_destroy(&n->clock_mu);
@@ -348,6 +351,15 @@ tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *er
 	if (n->replicas > TSN_WIRE_NODES_MAX)
 		n->replicas = TSN_WIRE_NODES_MAX;
 	n->timeout_ms = opts->timeout_ms != 0 ? opts->timeout_ms : TSN_NODE_TIMEOUT_DEFAULT_MS;
+	n->repair_interval_ms = opts->repair_interval_ms ? opts->repair_interval_ms :
+	                        TSN_NODE_REPAIR_DEFAULT_MS;
+	if (n->repair_interval_ms < TSN_NODE_REPAIR_MIN_MS)
+		n->repair_interval_ms = TSN_NODE_REPAIR_MIN_MS;
+	n->republish_interval_ms = opts->republish_interval_ms ? opts->republish_interval_ms :
+	                           TSN_NODE_REPUBLISH_DEFAULT_MS;
+	if (n->republish_interval_ms < n->repair_interval_ms)
+		n->republish_interval_ms = n->repair_interval_ms;
+	n->held_ttl_ms = opts->held_ttl_ms ? opts->held_ttl_ms : TSN_NODE_HELD_TTL_DEFAULT_MS;
 	n->clock_mono = mono_ms();
 	now = node_now(n);
 	if ((n->snap_peers = calloc(NODE_PEERS_SNAP_MAX, sizeof(*n->snap_peers))) == NULL) {
@@ -384,6 +396,7 @@ tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *er
 	memcpy(dopts.id, n->id, TSN_ID_LEN);
 	dopts.table.allow_loopback = n->allow_loopback;
 	dopts.max_ops = NODE_DHT_MAX_OPS;
+	dopts.max_get_records = TSN_SEARCH_HITS_MAX; /* a keyword's entries */
 	dopts.op_timeout_ms = n->timeout_ms;
 	if ((rc = tsn_dht_new(&n->dht, &dopts, &cb, n, now)) != 0) {
 		snprintf(err, errlen, "cannot create the DHT: %s", strerror(-rc));
@@ -396,6 +409,7 @@ tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *er
 	    (rc = uv_timer_init(&n->loop, &n->deadline)) != 0 ||
 	    (rc = uv_timer_init(&n->loop, &n->house)) != 0 ||
 	    (rc = uv_timer_init(&n->loop, &n->hedge)) != 0 ||
+	    (rc = node_repair_init(n)) != 0 ||
 	    (rc = node_udp_start(n)) != 0) {
 		snprintf(err, errlen, "cannot start the node: %s", uv_strerror(rc));
 		goto fail;

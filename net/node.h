@@ -68,7 +68,16 @@ struct tsn_node_opts {
 	uint32_t timeout_ms;      /* deadline of one request; 0 = TSN_NODE_TIMEOUT_DEFAULT_MS */
 	int allow_loopback;       /* accept peers on 127.0.0.0/8 and ::1 (local test
 	                             networks); also set when host is a loopback address */
+	/* Repair (docs/protocol.md, "Replication and repair"). */
+	uint32_t repair_interval_ms;    /* scan of held chunks; 0 = TSN_NODE_REPAIR_DEFAULT_MS */
+	uint32_t republish_interval_ms; /* pinned chunks; 0 = TSN_NODE_REPUBLISH_DEFAULT_MS */
+	uint64_t held_ttl_ms;           /* held chunks nobody republished are dropped
+	                                   after this; 0 = TSN_NODE_HELD_TTL_DEFAULT_MS */
 };
+#define TSN_NODE_REPAIR_DEFAULT_MS (10u * 60 * 1000)
+#define TSN_NODE_REPUBLISH_DEFAULT_MS (6u * 3600 * 1000)
+#define TSN_NODE_HELD_TTL_DEFAULT_MS (UINT64_C(7) * 24 * 3600 * 1000)
+#define TSN_NODE_REPAIR_MIN_MS 200 /* shorter intervals are raised to this */
 
 /*
  * Start a node: load or create the identity, bind UDP and TCP, load saved
@@ -157,12 +166,33 @@ struct tsn_node_status {
 	size_t connections;            /* TCP connections open */
 	uint64_t frames_bad;           /* TCP frames of unknown version or type, skipped */
 	uint64_t frames_malformed;     /* TCP connections closed on a malformed frame */
+	/* repair (node_repair.c) */
+	uint64_t repair_passes;        /* scans of the chunks held completed */
+	uint64_t repair_checked;       /* chunks checked at their closest nodes */
+	uint64_t repair_under;         /* chunks seen with fewer than r copies (since start) */
+	uint64_t repair_under_now;     /* ... in the last complete pass: known under-replicated */
+	uint64_t repair_copies;        /* copies placed by repair (CHUNK_PUT acknowledged) */
+	uint64_t repair_handed;        /* held chunks handed on and dropped here */
+	uint64_t repair_expired;       /* held chunks dropped: lifetime over */
+	uint64_t repair_failed;        /* checks that failed (no node reached, timeout) */
 	struct tsn_dht_stats dht;
 };
 /* A snapshot of the figures (thread-safe, does not wait on the loop). The
  * loop refreshes it every 250 ms, after each dht tick and before each
  * request's callback, so a caller told of a result sees its counters. */
 void tsn_node_status(struct tsn_node *n, struct tsn_node_status *out);
+/*
+ * Leave: hand every chunk this node holds for the network or pinned to the
+ * nodes closest to it other than this one (CHUNK_HAS, then CHUNK_PUT where
+ * missing, so each keeps r copies without this node), at most 16 at once,
+ * within timeout_ms (0: 10 minutes). Blocking: not on the loop thread
+ * (-EDEADLK). The node keeps running (the caller stops it). Returns 0 or
+ * -errno; *handed: chunks now at r nodes other than this one, *short: chunks
+ * that got fewer (still placed where possible), *failed: none placed.
+ */
+int tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, uint64_t *handed, uint64_t *short_,
+                   uint64_t *failed);
+
 /* A snapshot of up to max contacts (at most 1024 are kept, refreshed with
  * the status). Returns how many. */
 size_t tsn_node_peers(struct tsn_node *n, struct tsn_contact *out, size_t max);

@@ -37,6 +37,8 @@ struct cand {
 	struct tsn_contact c;
 	uint8_t state;
 	bool self;                 /* push: this node (asking it = holding it here) */
+	bool checked;              /* push (NODE_PUSH_CHECK): HAS answered NOTFOUND: PUT next */
+	bool has;                  /* the call out is a CHUNK_HAS */
 	struct node_call *call;
 };
 
@@ -54,10 +56,13 @@ struct node_chunk {
 	struct node_blk *blk;              /* push: the block, once read */
 	bool placed;                       /* push: this node is among the candidates */
 	unsigned holders;                  /* push: copies placed (this node included) */
+	unsigned had;                      /* push: copies found there already (HAS, this node) */
+	unsigned put;                      /* push: copies sent (CHUNK_PUT acknowledged) */
 };
 
 enum work_kind {
-	W_FETCH_LOCAL, W_FETCH_VERIFY, W_FETCH_CACHE, W_PUSH_READ, W_PUSH_HOLD, W_SERVE_GET, W_SERVE_PUT
+	W_FETCH_LOCAL, W_FETCH_VERIFY, W_FETCH_CACHE, W_PUSH_READ, W_PUSH_HOLD, W_SERVE_GET, W_SERVE_PUT,
+	W_SERVE_HAS
 };
 
 struct chunk_work {
@@ -110,6 +115,11 @@ run_work(uv_work_t *w)
 		break;
 	case W_PUSH_HOLD:
 		cw->rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len, TSN_CHUNK_HELD);
+		break;
+	case W_SERVE_HAS:
+		/* cw->reqid's flags ride in blk->len (no block): see serve_has */
+		rc = tsn_store_chunk_keeps(s, cw->id, (cw->blk->len & TSN_FRAME_HAS_REFRESH) != 0);
+		cw->rc = rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
 		break;
 	case W_SERVE_PUT:
 		if ((cw->rc = check_id(cw->blk, cw->id)) == 0)
@@ -219,8 +229,16 @@ ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn do
 			ch->inflight++;
 			return true;
 		}
-		c->call = node_tcp_call(n, &c->c.addr, type, req->key,
-		                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, done, req, &err);
+		c->has = type == TSN_FRAME_CHUNK_PUT && (req->flags & NODE_PUSH_CHECK) && !c->checked;
+		if (c->has)
+			c->call = node_tcp_call(n, &c->c.addr,
+			                        (uint8_t)(TSN_FRAME_CHUNK_HAS |
+			                        ((req->flags & NODE_PUSH_REFRESH) ? NODE_CALL_REFRESH : 0)),
+			                        req->key, NULL, done, req, &err);
+		else
+			c->call = node_tcp_call(n, &c->c.addr, type, req->key,
+			                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, done, req,
+			                        &err);
 		if (c->call == NULL) {
 			c->state = C_FAILED;
 			tsn_log(TSN_LOG_DEBUG, "node: cannot reach %s: %s",
@@ -484,8 +502,10 @@ push_step(struct tsn_node *n, struct node_req *req)
 	if (!ch->placed) {
 		/* This node is a candidate like the others, in distance order: it
 		 * holds a copy when it is among the closest, or when closer ones
-		 * refuse and it comes next. */
+		 * refuse and it comes next (not when it leaves: NODE_PUSH_NOSELF). */
 		ch->placed = true;
+		if (req->flags & NODE_PUSH_NOSELF)
+			goto placed;
 		memcpy(self.id, n->id, TSN_ID_LEN);
 		self.addr = n->addr;
 		cand_insert(ch, req->key, &self, true);
@@ -499,11 +519,23 @@ push_step(struct tsn_node *n, struct node_req *req)
 			        hex, ch->ncand - 1, rank + 1);
 		}
 	}
+placed:
 	while (ch->holders + ch->inflight < n->replicas &&
 	       ask_next(n, req, TSN_FRAME_CHUNK_PUT, push_call_done))
 		;
-	if (ch->inflight == 0)
+	if (ch->inflight == 0) {
+		if (req->res != NULL) {
+			req->res->holders = ch->holders;
+			req->res->had = ch->had;
+			req->res->put = ch->put;
+			req->res->self = false;
+			for (size_t i = 0; i < ch->ncand; i++)
+				if (ch->cand[i].self && ch->cand[i].state == C_GOT)
+					req->res->self = true;
+			req->res->closest = ch->ncand;
+		}
 		node_req_complete(n, req, ch->holders > 0 ? (long)ch->holders : -EHOSTUNREACH, NULL, 0);
+	}
 }
 
 static void
@@ -517,6 +549,13 @@ push_call_done(void *owner, struct node_call *call, int status, struct node_blk 
 
 	node_blk_unref(n, blk); /* an ACK carries none */
 	ch->inflight--;
+	if (c != NULL && c->has && status == -ENOENT) {
+		c->call = NULL;
+		c->state = C_NEW; /* it lacks the block: a CHUNK_PUT next */
+		c->checked = true;
+		push_step(n, req);
+		return;
+	}
 	if (c != NULL) {
 		c->call = NULL;
 		c->state = status == 0 ? C_GOT : C_FAILED;
@@ -526,7 +565,12 @@ push_call_done(void *owner, struct node_call *call, int status, struct node_blk 
 	}
 	if (status == 0) {
 		ch->holders++;
-		n->st.chunks_pushed++;
+		if (c != NULL && c->has) {
+			ch->had++;
+		} else {
+			ch->put++;
+			n->st.chunks_pushed++;
+		}
 	}
 	push_step(n, req);
 }
@@ -579,6 +623,7 @@ push_hold_done(struct tsn_node *n, struct node_req *req, long rc)
 	ch->inflight--;
 	if (rc == 0) {
 		ch->holders++;
+		ch->had++; /* a push starts from the local copy */
 	} else {
 		tsn_hex(req->key, TSN_ID_LEN, hex);
 		tsn_log(TSN_LOG_WARN, "node: chunk %s: cannot hold it here: %s; the next node is asked",
@@ -637,6 +682,21 @@ node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 		node_tcp_reply(n, c, TSN_FRAME_CHUNK_ACK, f->reqid, f->id, TSN_FRAME_ST_BUSY, NULL);
 }
 
+void
+node_chunk_serve_has(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f)
+{
+	struct node_blk *blk = node_blk_new(n);
+	int rc = -ENOMEM;
+
+	if (blk != NULL) {
+		blk->len = f->status; /* the flags; no block travels */
+		rc = queue_work(n, W_SERVE_HAS, f->id, blk, NULL, c, f->reqid);
+		node_blk_unref(n, blk);
+	}
+	if (rc != 0)
+		node_tcp_reply(n, c, TSN_FRAME_CHUNK_ACK, f->reqid, f->id, TSN_FRAME_ST_BUSY, NULL);
+}
+
 static void
 serve_done(struct tsn_node *n, struct chunk_work *cw)
 {
@@ -649,6 +709,14 @@ serve_done(struct tsn_node *n, struct chunk_work *cw)
 		}
 		return;
 	}
+	if (cw->kind == W_SERVE_HAS) {
+		node_tcp_reply(n, cw->conn, TSN_FRAME_CHUNK_ACK, cw->reqid, cw->id,
+		               tsn_frame_errno_status(cw->rc == 0 || cw->rc == -ENOENT ? (int)cw->rc :
+		                                      -EIO), NULL);
+		return;
+	}
+	if (cw->rc == -ENOSPC)
+		node_repair_kick(n); /* full: hand on what this node no longer needs to hold */
 	if (cw->rc == 0)
 		n->st.chunks_accepted++;
 	node_tcp_reply(n, cw->conn, TSN_FRAME_CHUNK_ACK, cw->reqid, cw->id,

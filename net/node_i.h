@@ -1,5 +1,5 @@
 /*
- * node_i.h (internal to the runtime: node.c, node_req.c, node_peers.c,
+ * node_i.h (internal to the runtime: node.c, node_req.c, node_peers.c, node_repair.c,
  * node_udp.c, node_tcp.c, node_chunk.c): the state of a running node, owned by its loop thread
  * except where a field says otherwise.
  *
@@ -64,6 +64,21 @@ enum node_req_kind { REQ_PUSH = 1, REQ_FETCH, REQ_PUT_RECORD, REQ_GET_RECORDS, R
 enum node_wait { WAIT_NONE = 0, WAIT_DHT, WAIT_PUSH, WAIT_FETCH };
 
 struct node_chunk;
+struct node_repair;
+
+/* Push flags (node_req.flags of a REQ_PUSH; node_req_push). */
+#define NODE_PUSH_CHECK 0x01u   /* ask CHUNK_HAS first; CHUNK_PUT only where missing */
+#define NODE_PUSH_REFRESH 0x02u /* the HAS restarts the held lifetime (owner republish) */
+#define NODE_PUSH_NOSELF 0x04u  /* this node is no candidate (it leaves) */
+
+/* What a push did (written just before its callback when asked for). */
+struct node_push_res {
+	unsigned holders;  /* copies after the push */
+	unsigned had;      /* copies found in place (HAS answered yes; this node) */
+	unsigned put;      /* copies sent */
+	size_t closest;    /* candidates known */
+	bool self;         /* this node holds a copy as one of the closest */
+};
 
 struct node_req {
 	struct node_req *next, *prev;    /* the queue, then the active list */
@@ -83,7 +98,8 @@ struct node_req {
 		tsn_node_lookup_fn lookup;
 	} cb;
 	uint8_t key[TSN_ID_LEN];         /* chunk id or record key */
-	unsigned flags;                  /* get_records */
+	unsigned flags;                  /* get_records; push: NODE_PUSH_* */
+	struct node_push_res *res;       /* push: filled before the callback, or NULL */
 	uint8_t *buf;                    /* fetch: the caller's buffer */
 	size_t cap;
 	struct tsn_record *rec;          /* put_record: a copy */
@@ -101,7 +117,8 @@ struct node_call {
 	struct node_call *next, *prev;   /* conn->calls, creation (= deadline) order */
 	struct node_conn *conn;
 	uint64_t reqid;
-	uint8_t type;                    /* CHUNK_GET or CHUNK_PUT */
+	uint8_t type;                    /* CHUNK_GET, CHUNK_PUT or CHUNK_HAS */
+	uint8_t flags;                   /* HAS: TSN_FRAME_HAS_* */
 	bool sent;
 	uint8_t id[TSN_ID_LEN];
 	struct node_blk *blk;            /* PUT: the block (a reference) */
@@ -192,6 +209,10 @@ struct tsn_node {
 	size_t nfinal_peers;
 	struct tsn_node_status st;       /* counters kept by the loop */
 	uint64_t cache_skipped;          /* fetched blocks not cached (too many writes pending) */
+	uint32_t repair_interval_ms, republish_interval_ms; /* set at start */
+	uint64_t held_ttl_ms;
+	uv_timer_t repair_timer;         /* node_repair.c */
+	struct node_repair *repair;      /* its state (node_repair.c) */
 };
 
 /* ---- node.c ---- */
@@ -241,8 +262,10 @@ int node_udp_send(void *ud, const struct tsn_addr *to, const uint8_t *buf, size_
 /* ---- node_tcp.c ---- */
 /* Bind and listen (the caller closes the handle on failure). Returns 0 or a uv error. */
 int node_tcp_bind(struct tsn_node *n, const struct sockaddr *sa);
+/* type | NODE_CALL_REFRESH: a CHUNK_HAS with TSN_FRAME_HAS_REFRESH set. */
+#define NODE_CALL_REFRESH 0x80u
 /*
- * Send a CHUNK_GET (blk NULL) or CHUNK_PUT (blk: a reference is taken) of
+ * Send a CHUNK_GET or CHUNK_HAS (blk NULL) or CHUNK_PUT (blk: a reference is taken) of
  * id to the node at `to`, over its connection (opened if needed). done runs
  * once, later, unless cancelled. Returns the call, or NULL with *err
  * (-EMFILE: connection cap, -ENOMEM, a connect error).
@@ -261,6 +284,22 @@ void node_tcp_reply(struct tsn_node *n, struct node_conn *c, uint8_t type, uint6
                     const uint8_t id[TSN_ID_LEN], uint8_t status, struct node_blk *blk);
 void node_conn_unref(struct tsn_node *n, struct node_conn *c);
 
+/* Queue a push of id with NODE_PUSH_* flags (any thread). res (may be
+ * NULL) must live until cb. Same contract as tsn_node_push_chunk. */
+int node_req_push(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], unsigned flags,
+                  struct node_push_res *res, tsn_node_status_fn cb, void *ud);
+
+/* ---- node_repair.c ---- */
+/* Start (loop thread not yet running: at start) and stop (loop thread). */
+int node_repair_init(struct tsn_node *n);
+void node_repair_close(struct tsn_node *n);
+/* Free what the repair kept (after the loop ended). */
+void node_repair_free(struct tsn_node *n);
+/* The store is full: run a pass soon (loop thread; rate-limited). */
+void node_repair_kick(struct tsn_node *n);
+/* Copy the repair figures into st (loop thread). */
+void node_repair_status(struct tsn_node *n, struct tsn_node_status *st);
+
 /* ---- node_chunk.c ---- */
 void node_chunk_push_start(struct tsn_node *n, struct node_req *req);
 void node_chunk_fetch_start(struct tsn_node *n, struct node_req *req);
@@ -274,5 +313,6 @@ void node_chunk_free(struct tsn_node *n, struct node_req *req);
 /* A peer asks (the frame is borrowed; the block is copied if needed). */
 void node_chunk_serve_get(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f);
 void node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f);
+void node_chunk_serve_has(struct tsn_node *n, struct node_conn *c, const struct tsn_frame *f);
 
 #endif

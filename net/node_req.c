@@ -458,6 +458,23 @@ tsn_node_push_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], tsn_node_s
 }
 
 int
+node_req_push(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], unsigned flags,
+              struct node_push_res *res, tsn_node_status_fn cb, void *ud)
+{
+	struct node_req *r;
+
+	if (n == NULL || id == NULL || cb == NULL)
+		return -EINVAL;
+	if ((r = req_new(REQ_PUSH, ud)) == NULL)
+		return -ENOMEM;
+	r->cb.status = cb;
+	r->flags = flags;
+	r->res = res;
+	memcpy(r->key, id, TSN_ID_LEN);
+	return enqueue(n, r);
+}
+
+int
 tsn_node_fetch_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap,
                      tsn_node_fetch_fn cb, void *ud)
 {

@@ -275,6 +275,7 @@ conn_pump(struct node_conn *c)
 		memset(&f, 0, sizeof(f));
 		f.type = call->type;
 		f.reqid = call->reqid;
+		f.status = call->flags;
 		memcpy(f.id, call->id, TSN_ID_LEN);
 		if (conn_write(c, &f, call->blk, false) != 0) {
 			conn_close_later(c);
@@ -508,7 +509,8 @@ conn_process(struct node_conn *c)
 		}
 		c->want = 0;
 		if (p[4] == TSN_FRAME_VERSION &&
-		    (p[5] == TSN_FRAME_CHUNK_GET || p[5] == TSN_FRAME_CHUNK_PUT) && !can_serve(c)) {
+		    (p[5] == TSN_FRAME_CHUNK_GET || p[5] == TSN_FRAME_CHUNK_PUT ||
+		     p[5] == TSN_FRAME_CHUNK_HAS) && !can_serve(c)) {
 			conn_pause(c);
 			break;
 		}
@@ -526,12 +528,15 @@ conn_process(struct node_conn *c)
 		switch (f.type) {
 		case TSN_FRAME_CHUNK_GET:
 		case TSN_FRAME_CHUNK_PUT:
+		case TSN_FRAME_CHUNK_HAS:
 			c->serving++;
 			n->serving++;
 			if (f.type == TSN_FRAME_CHUNK_GET)
 				node_chunk_serve_get(n, c, &f);
-			else
+			else if (f.type == TSN_FRAME_CHUNK_PUT)
 				node_chunk_serve_put(n, c, &f);
+			else
+				node_chunk_serve_has(n, c, &f);
 			break;
 		default:
 			on_reply(c, &f);
@@ -686,7 +691,8 @@ node_tcp_call(struct tsn_node *n, const struct tsn_addr *to, uint8_t type,
 	}
 	call->conn = c;
 	call->reqid = ++c->next_reqid;
-	call->type = type;
+	call->type = (uint8_t)(type & ~NODE_CALL_REFRESH);
+	call->flags = (type & NODE_CALL_REFRESH) ? TSN_FRAME_HAS_REFRESH : 0;
 	memcpy(call->id, id, TSN_ID_LEN);
 	call->blk = blk;
 	if (blk != NULL)

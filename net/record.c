@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "cursor_i.h"
+#include "keyword.h"
 #include "record.h"
 
 bool
@@ -117,6 +118,69 @@ tsn_record_sign(struct tsn_record *r, const uint8_t sk[TSN_REC_SK_LEN])
 	return 0;
 }
 
+/* What slot_sig covers: key | salt | u64 seq | u64 expiry | sealed. */
+static size_t
+slot_msg(const struct tsn_record *r, uint8_t *buf, size_t cap)
+{
+	struct wcur w;
+
+	wcur_init(&w, buf, cap);
+	wcur_bytes(&w, r->key, TSN_ID_LEN);
+	wcur_bytes(&w, r->salt, r->salt_len);
+	wcur_u64(&w, r->seq);
+	wcur_u64(&w, r->expiry_ms);
+	wcur_bytes(&w, r->value + TSN_REC_KW_SLOT_LEN, r->value_len - TSN_REC_KW_SLOT_LEN);
+	return w.err != 0 ? 0 : w.len;
+}
+
+int
+tsn_record_keyword(struct tsn_record *r, const uint8_t word_sk[TSN_REC_SK_LEN],
+                   const uint8_t slot_sk[TSN_REC_SK_LEN], const void *sealed, size_t len,
+                   uint64_t seq, uint64_t expiry_ms)
+{
+	uint8_t buf[TSN_REC_MAX_LEN];
+	size_t n;
+
+	if (len == 0 || len > TSN_REC_VALUE_MAX - TSN_REC_KW_SLOT_LEN)
+		return -EINVAL;
+	memset(r, 0, sizeof(*r));
+	r->version = TSN_REC_VERSION;
+	r->type = TSN_REC_KEYWORD;
+	tsn_kw_key_of_pk(word_sk + 32, r->key);
+	r->seq = seq;
+	r->expiry_ms = expiry_ms;
+	r->salt_len = TSN_KW_SALT_LEN;
+	tsn_kw_slot_salt(slot_sk + 32, r->salt);
+	r->value_len = (uint16_t)(TSN_REC_KW_SLOT_LEN + len);
+	memcpy(r->value, slot_sk + 32, 32);
+	memcpy(r->value + TSN_REC_KW_SLOT_LEN, sealed, len);
+	if ((n = slot_msg(r, buf, sizeof(buf))) == 0)
+		return -EINVAL;
+	crypto_sign_detached(r->value + 32, NULL, buf, n, slot_sk);
+	return tsn_record_sign(r, word_sk);
+}
+
+/* The keyword rules beyond the outer signature (record.h). */
+static int
+verify_keyword(const struct tsn_record *r)
+{
+	uint8_t buf[TSN_REC_MAX_LEN], h[TSN_ID_LEN];
+	size_t n;
+
+	if (r->salt_len != TSN_KW_SALT_LEN || r->value_len <= TSN_REC_KW_SLOT_LEN)
+		return -EBADMSG;
+	tsn_kw_key_of_pk(r->pubkey, h);
+	if (sodium_memcmp(h, r->key, TSN_ID_LEN) != 0)
+		return -EBADMSG;
+	tsn_kw_slot_salt(r->value, h);
+	if (sodium_memcmp(h, r->salt, TSN_KW_SALT_LEN) != 0)
+		return -EBADMSG;
+	if ((n = slot_msg(r, buf, sizeof(buf))) == 0 ||
+	    crypto_sign_verify_detached(r->value + 32, buf, n, r->value) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
 int
 tsn_record_signed(struct tsn_record *r, uint8_t type, const uint8_t sk[TSN_REC_SK_LEN],
                   const uint8_t key[TSN_ID_LEN], const void *salt, size_t salt_len,
@@ -198,6 +262,8 @@ tsn_record_verify(const struct tsn_record *r)
 			return -EBADMSG;
 		break;
 	case TSN_REC_KEYWORD:
+		if (verify_keyword(r) != 0)
+			return -EBADMSG;
 		break;
 	default:
 		return -EBADMSG;

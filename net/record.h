@@ -16,9 +16,15 @@
  *                      no signature. Anyone may store it; it cannot be forged.
  *   TSN_REC_MUTABLE    key = BLAKE2b-256(pubkey | salt), signed. One per key;
  *                      a node keeps the highest validly signed seq.
- *   TSN_REC_KEYWORD    signed, any key: many entries per key, one per
- *                      (signer, salt), each keeping its highest seq.
- *                      Provisional: keyword search defines the value later.
+ *   TSN_REC_KEYWORD    signed by the word's key pair (store/keyword.h):
+ *                      key = BLAKE2b-256("tsn/kw/" | pubkey). value =
+ *                      slot_pk[32] | slot_sig[64] | sealed entry (>= 1
+ *                      byte), salt = BLAKE2b-128(slot_pk) (16 bytes),
+ *                      slot_sig = Ed25519 by the slot key over key | salt |
+ *                      u64 seq | u64 expiry_ms | sealed. Many entries per
+ *                      key, one per salt (so per slot owner), each keeping
+ *                      its highest seq: only the slot's owner can replace
+ *                      or withdraw it, only who knows the word can store.
  *
  * expiry_ms is absolute (Unix time in ms) and signed, so nobody but the
  * signer can extend it; owners republish with a higher seq.
@@ -87,6 +93,16 @@ void tsn_record_mutable_key(uint8_t key[TSN_ID_LEN], const uint8_t pubkey[TSN_RE
 int tsn_record_signed(struct tsn_record *r, uint8_t type, const uint8_t sk[TSN_REC_SK_LEN],
                       const uint8_t key[TSN_ID_LEN], const void *salt, size_t salt_len,
                       const void *value, size_t len, uint64_t seq, uint64_t expiry_ms);
+#define TSN_REC_KW_SLOT_LEN 96 /* slot_pk | slot_sig at the front of a keyword value */
+/*
+ * Build a keyword record: word_sk the word's secret key (tsn_kw_word_keys),
+ * slot_sk the owner's slot key (tsn_kw_signing_key), sealed the sealed
+ * entry (1..TSN_REC_VALUE_MAX - 96 bytes). Keys borrowed, not kept.
+ * Returns 0 or -EINVAL.
+ */
+int tsn_record_keyword(struct tsn_record *r, const uint8_t word_sk[TSN_REC_SK_LEN],
+                       const uint8_t slot_sk[TSN_REC_SK_LEN], const void *sealed, size_t len,
+                       uint64_t seq, uint64_t expiry_ms);
 /* (Re)compute pubkey and sig of a signed record after changing fields. */
 int tsn_record_sign(struct tsn_record *r, const uint8_t sk[TSN_REC_SK_LEN]);
 
@@ -108,8 +124,10 @@ int tsn_record_encode(const struct tsn_record *r, uint8_t *buf, size_t cap);
 int tsn_record_decode(const uint8_t *buf, size_t len, struct tsn_record *r, size_t *used);
 /*
  * Authenticate r: key binding (immutable: hash of value; mutable: hash of
- * pubkey and salt) and, for signed types, the Ed25519 signature.
- * Returns 0 or -EBADMSG. Cost: one BLAKE2b and one Ed25519 verify (~50 us).
+ * pubkey and salt; keyword: hash of pubkey, salt = hash of slot_pk, and the
+ * slot signature) and, for signed types, the Ed25519 signature.
+ * Returns 0 or -EBADMSG. Cost: one BLAKE2b and one Ed25519 verify (~50 us;
+ * keyword: two of each).
  */
 int tsn_record_verify(const struct tsn_record *r);
 /*
@@ -127,6 +145,8 @@ struct tsn_recstore_opts {
 	size_t max_bytes;          /* encoded bytes, all keys; default 32 MiB */
 	size_t max_per_key;        /* records under one key; default 64 */
 	size_t max_bytes_per_key;  /* encoded bytes under one key; default 64 KiB */
+	size_t kw_per_key;         /* keyword records under one key; default 256 */
+	size_t kw_bytes_per_key;   /* their encoded bytes; default 128 KiB */
 	uint64_t max_ttl_ms;       /* refuse expiry beyond now + this; default 24 h */
 };
 void tsn_recstore_opts_default(struct tsn_recstore_opts *o);
@@ -153,6 +173,11 @@ void tsn_recstore_free(struct tsn_recstore *rs);
  * same seq with other bytes), -ENOSPC (a limit is reached even after
  * dropping expired records; held records are never evicted for newcomers,
  * so a flood cannot push out what is already stored), -ENOMEM.
+ * Keyword records are the exception, under their own per-key limits
+ * (kw_per_key, kw_bytes_per_key): a new keyword entry for a full key
+ * evicts that key's keyword records with the earliest expiry first (ties:
+ * the earliest inserted), since owners republish live entries with a fresh
+ * expiry; the total limits still refuse (the eviction then stays done).
  * A failed call changes nothing. Cost: one verify, O(log keys + per key),
  * plus O(records) when a total limit forces a sweep of expired records.
  */

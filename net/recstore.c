@@ -45,6 +45,8 @@ tsn_recstore_opts_default(struct tsn_recstore_opts *o)
 	o->max_per_key = 64;
 	o->max_bytes_per_key = (size_t)64 << 10;
 	o->max_ttl_ms = UINT64_C(24) * 3600 * 1000;
+	o->kw_per_key = 256;
+	o->kw_bytes_per_key = (size_t)128 << 10;
 }
 
 int
@@ -65,6 +67,8 @@ tsn_recstore_new(struct tsn_recstore **out, const struct tsn_recstore_opts *o)
 		if (o->max_per_key != 0) rs->o.max_per_key = o->max_per_key;
 		if (o->max_bytes_per_key != 0) rs->o.max_bytes_per_key = o->max_bytes_per_key;
 		if (o->max_ttl_ms != 0) rs->o.max_ttl_ms = o->max_ttl_ms;
+		if (o->kw_per_key != 0) rs->o.kw_per_key = o->kw_per_key;
+		if (o->kw_bytes_per_key != 0) rs->o.kw_bytes_per_key = o->kw_bytes_per_key;
 	}
 	rs->min_expiry = UINT64_MAX;
 	*out = rs;
@@ -205,6 +209,43 @@ rec_same_slot(const struct rs_rec *x, const struct tsn_record *r)
 	       memcmp(x->salt, r->salt, r->salt_len) == 0;
 }
 
+static size_t
+key_bytes_max(const struct tsn_recstore *rs, uint8_t type)
+{
+	return type == TSN_REC_KEYWORD ? rs->o.kw_bytes_per_key : rs->o.max_bytes_per_key;
+}
+
+/*
+ * Make room under k for a keyword record of len bytes: evict k's keyword
+ * records, earliest expiry first (ties: earliest inserted). Returns 0 or
+ * -ENOSPC (not enough keyword records to evict; nothing changed then).
+ */
+static int
+kw_make_room(struct tsn_recstore *rs, struct rs_key *k, size_t len)
+{
+	size_t kwn = 0, kwbytes = 0;
+
+	for (size_t i = 0; i < k->n; i++)
+		if (k->recs[i]->type == TSN_REC_KEYWORD)
+			kwn++, kwbytes += k->recs[i]->len;
+	if (len > rs->o.kw_bytes_per_key)
+		return -ENOSPC;
+	/* Check first that evicting keyword records is enough. */
+	if (k->bytes - kwbytes + len > rs->o.kw_bytes_per_key || k->n - kwn >= rs->o.kw_per_key)
+		return -ENOSPC;
+	while (k->n + 1 > rs->o.kw_per_key || k->bytes + len > rs->o.kw_bytes_per_key) {
+		size_t victim = k->n;
+		for (size_t i = 0; i < k->n; i++)
+			if (k->recs[i]->type == TSN_REC_KEYWORD &&
+			    (victim == k->n || k->recs[i]->expiry_ms < k->recs[victim]->expiry_ms))
+				victim = i;
+		if (victim == k->n)
+			return -ENOSPC; /* not reached: checked above */
+		rec_remove_at(rs, k, victim);
+	}
+	return 0;
+}
+
 /*
  * Replace slot i of k by r (already checked to be newer). The caller has
  * dropped k's expired records at now, so a sweep cannot remove k.
@@ -217,7 +258,7 @@ rec_replace(struct tsn_recstore *rs, struct rs_key *k, size_t i, const struct ts
 	struct rs_rec *x;
 
 	if (len > old) {
-		if (k->bytes + len - old > rs->o.max_bytes_per_key)
+		if (k->bytes + len - old > key_bytes_max(rs, r->type))
 			return -ENOSPC;
 		if (rs->bytes + len - old > rs->o.max_bytes) {
 			tsn_recstore_expire(rs, now);
@@ -302,8 +343,13 @@ tsn_recstore_put(struct tsn_recstore *rs, uint64_t now_ms, const struct tsn_reco
 			}
 			return -ESTALE;
 		}
-		if (k->n >= rs->o.max_per_key || k->bytes + len > rs->o.max_bytes_per_key)
+		if (r->type == TSN_REC_KEYWORD) {
+			if ((k->n >= rs->o.kw_per_key || k->bytes + len > rs->o.kw_bytes_per_key) &&
+			    kw_make_room(rs, k, len) != 0)
+				return -ENOSPC;
+		} else if (k->n >= rs->o.max_per_key || k->bytes + len > rs->o.max_bytes_per_key) {
 			return -ENOSPC;
+		}
 	}
 	if (rs->count >= rs->o.max_records || rs->bytes + len > rs->o.max_bytes) {
 		tsn_recstore_expire(rs, now_ms); /* may remove k if it became empty */

@@ -14,6 +14,7 @@
 
 static const char kw_key_prefix[] = "tsn/kw/";    /* DHT key */
 static const char kw_enc_prefix[] = "tsn/kwenc/"; /* entry key: differs at byte 6 */
+static const char kw_sign_prefix[] = "tsn/kwsign/"; /* seed of the word's key pair */
 
 static pthread_once_t loc_once = PTHREAD_ONCE_INIT;
 static locale_t loc_utf8; /* made once, never changed: C.UTF-8 classes and case */
@@ -215,9 +216,40 @@ prefixed_hash(const char *prefix, const char *word, uint8_t out[32])
 }
 
 void
+tsn_kw_word_keys(const char *word, uint8_t pk[32], uint8_t sk[64])
+{
+	uint8_t seed[32];
+
+	prefixed_hash(kw_sign_prefix, word, seed);
+	crypto_sign_seed_keypair(pk, sk, seed);
+	sodium_memzero(seed, sizeof(seed));
+}
+
+void
+tsn_kw_key_of_pk(const uint8_t pk[32], uint8_t key[TSN_ID_LEN])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, TSN_ID_LEN);
+	crypto_generichash_update(&st, (const uint8_t *)kw_key_prefix, strlen(kw_key_prefix));
+	crypto_generichash_update(&st, pk, 32);
+	crypto_generichash_final(&st, key, TSN_ID_LEN);
+}
+
+void
 tsn_keyword_key(const char *word, uint8_t key[TSN_ID_LEN])
 {
-	prefixed_hash(kw_key_prefix, word, key);
+	uint8_t pk[32], sk[64];
+
+	tsn_kw_word_keys(word, pk, sk);
+	sodium_memzero(sk, sizeof(sk));
+	tsn_kw_key_of_pk(pk, key);
+}
+
+void
+tsn_kw_slot_salt(const uint8_t slot_pk[32], uint8_t salt[TSN_KW_SALT_LEN])
+{
+	crypto_generichash(salt, TSN_KW_SALT_LEN, slot_pk, 32, NULL, 0);
 }
 
 static int

@@ -8,10 +8,15 @@
  * invalid UTF-8), words under TSN_KW_MIN characters dropped, duplicates
  * dropped. The extension is split off like any word, so it is a keyword too.
  *
- * The DHT key of a word is BLAKE2b-256("tsn/kw/" | word): public, anyone
- * who knows the word finds the records. The entry inside a record (name,
- * size, URI) is sealed with XChaCha20-Poly1305 under a key derived from the
- * word alone, so a node that stores it cannot read it without the word.
+ * Each word has an Ed25519 key pair derived from the word alone (seed =
+ * BLAKE2b-256("tsn/kwsign/" | word)); the DHT key of the word is
+ * BLAKE2b-256("tsn/kw/" | word public key). A storing node checks that a
+ * record's key is the hash of its signer's public key and the signature,
+ * so only someone who knows the word can store under it, yet the storer
+ * never learns the word. The entry inside a record (name, size, URI) is
+ * sealed with XChaCha20-Poly1305 under a key derived from the word alone,
+ * so a node that stores it cannot read it without the word. The record
+ * layout (slot key, slot signature) is net/record.h's.
  *
  * Pure functions; thread-safe (the C.UTF-8 locale object is made once).
  */
@@ -57,7 +62,11 @@ size_t tsn_keywords_from_name(struct tsn_keywords *kw, const char *name, size_t 
  */
 int tsn_keyword_normalize(const char *word, size_t len, char out[TSN_KW_MAX_LEN + 1]);
 
-/* DHT key of a (normalised) word: BLAKE2b-256("tsn/kw/" | word). */
+/* The word's key pair: seed BLAKE2b-256("tsn/kwsign/" | word). Wipe sk after use. */
+void tsn_kw_word_keys(const char *word, uint8_t pk[32], uint8_t sk[64]);
+/* DHT key of a word whose public key is pk: BLAKE2b-256("tsn/kw/" | pk). */
+void tsn_kw_key_of_pk(const uint8_t pk[32], uint8_t key[TSN_ID_LEN]);
+/* DHT key of a (normalised) word: tsn_kw_key_of_pk(the word's public key). */
 void tsn_keyword_key(const char *word, uint8_t key[TSN_ID_LEN]);
 
 struct tsn_kw_entry {
@@ -82,9 +91,10 @@ long tsn_kw_entry_seal(const char *word, const struct tsn_kw_entry *e,
 int tsn_kw_entry_open(const char *word, const uint8_t *in, size_t len, struct tsn_kw_entry *out);
 
 /*
- * The record slot of a file shared under a name: BLAKE2b-128(root id |
- * name). One entry per (publisher, content, name): the same content under
- * two names is two entries; a withdrawal reuses the slot with a higher seq.
+ * The slot id of a file shared under a name: BLAKE2b-128(root id | name).
+ * Input of tsn_kw_signing_key: one entry per (publisher, content, name):
+ * the same content under two names is two entries; a withdrawal reuses the
+ * slot with a higher seq.
  */
 void tsn_kw_salt(const struct tsn_uri *uri, const char *name, uint8_t salt[TSN_KW_SALT_LEN]);
 /*
@@ -95,5 +105,8 @@ void tsn_kw_salt(const struct tsn_uri *uri, const char *name, uint8_t salt[TSN_K
  */
 void tsn_kw_signing_key(const uint8_t secret[32], const uint8_t salt[TSN_KW_SALT_LEN],
                         uint8_t pk[32], uint8_t sk[64]);
+
+/* A record's salt for the slot key slot_pk: BLAKE2b-128(slot_pk). */
+void tsn_kw_slot_salt(const uint8_t slot_pk[32], uint8_t salt[TSN_KW_SALT_LEN]);
 
 #endif

@@ -95,6 +95,43 @@ int tsn_store_chunk_has(struct tsn_store *s, const uint8_t id[TSN_ID_LEN]);
 /* Drop a chunk whatever its role (for net/ and tests). Returns 0 or -ENOENT. */
 int tsn_store_chunk_drop(struct tsn_store *s, const uint8_t id[TSN_ID_LEN]);
 
+/*
+ * For net/ repair (store_list.c). A chunk as the index has it. role is a
+ * TSN_STAT_* value (pinned > held > cached > pending); held says the held
+ * flag is set whatever the role (a pinned chunk may be held too).
+ * atime_ms: for a held chunk, when it was last put or touched as held (its
+ * lifetime runs from there); wall clock, ms since the epoch.
+ */
+struct tsn_store_chunk_info {
+	uint8_t id[TSN_ID_LEN];
+	int role;
+	int held;
+	uint32_t len;
+	uint64_t atime_ms;
+};
+/*
+ * Visit the chunks whose role is in `roles` (a mask of 1u << TSN_STAT_*),
+ * in id order, from a snapshot of the index (puts go on meanwhile; cb runs
+ * without the store lock and may call the store). cb returns 0 to go on or
+ * non-zero to stop with it. Returns 0, cb's value, or -EIO. Cost: one scan
+ * of the chunk index.
+ */
+int tsn_store_chunk_list(struct tsn_store *s, unsigned roles,
+                         int (*cb)(void *ud, const struct tsn_store_chunk_info *ci), void *ud);
+/*
+ * Does this store keep the chunk for good (pinned or held; a cached or
+ * pending copy does not count)? With refresh (the owner asks), a held
+ * chunk's lifetime starts again. Returns 1, 0 or -EIO.
+ */
+int tsn_store_chunk_keeps(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], int refresh);
+/*
+ * This node no longer holds the chunk for the network: clear the held
+ * flag; a chunk neither pinned nor cached is dropped. Returns 1 (dropped),
+ * 0 (kept, as pinned or cached, or it was not held), -ENOENT, -EIO.
+ * A chunk pinned meanwhile is never dropped (checked under the lock).
+ */
+int tsn_store_chunk_unhold(struct tsn_store *s, const uint8_t id[TSN_ID_LEN]);
+
 /* A file you put. */
 struct tsn_file_info {
 	struct tsn_uri uri;
@@ -162,13 +199,15 @@ long tsn_store_drop_pending(struct tsn_store *s, uint64_t *bytes);
 
 /*
  * Small values of the layers above, in tables of their own: saved peers,
- * DHT records held for the network, the mount's namespace. Values are
+ * DHT records held for the network, the mount's namespace, the keyword
+ * publications of your files. Values are
  * opaque here; each layer versions its own. Keys up to TSN_KV_KEY_MAX
  * bytes, values up to TSN_KV_VALUE_MAX. A bad table or size is -EINVAL.
  */
 #define TSN_KV_PEERS 'p'
 #define TSN_KV_RECORDS 'r'
 #define TSN_KV_NAMESPACE 'n'
+#define TSN_KV_PUBLISHED 'k' /* keyword publications (net/publish.h) */
 #define TSN_KV_KEY_MAX 512
 #define TSN_KV_VALUE_MAX 65536
 /* Set key to val; sync = 1 waits until it is on disk. Returns 0 or -errno. */

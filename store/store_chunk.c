@@ -116,6 +116,7 @@ raise_role(const struct tsn_store *s, const struct tsn_store__entry *e, int role
 	*ne = *e;
 	if (role == TSN_CHUNK_HELD) {
 		ne->flags |= TSN_STORE__F_HELD;
+		ne->atime_ms = tsn_store__now_ms(); /* a held chunk's lifetime runs from its last put */
 	} else if (role == TSN_CHUNK_PENDING) {
 		/* Out of the LRU, and ours now: gc must not take it from a put under way. */
 		ne->flags &= (uint8_t)~TSN_STORE__F_CACHED;

@@ -11,7 +11,8 @@
 static int
 table_ok(int table)
 {
-	return table == TSN_KV_PEERS || table == TSN_KV_RECORDS || table == TSN_KV_NAMESPACE;
+	return table == TSN_KV_PEERS || table == TSN_KV_RECORDS || table == TSN_KV_NAMESPACE ||
+	       table == TSN_KV_PUBLISHED;
 }
 
 /* Prefix the key with its table byte into k (TSN_KV_KEY_MAX + 1 bytes). */

@@ -101,9 +101,23 @@ test_normalize_and_key(void)
 	tsn_keyword_key("pins", k3);
 	CHECK_MEM(k1, k2, 32);
 	CHECK(memcmp(k1, k3, 32) != 0);
-	/* The key is BLAKE2b-256("tsn/kw/" | word), as docs/formats.md says. */
-	crypto_generichash(k2, 32, (const uint8_t *)"tsn/kw/terra", 12, NULL, 0);
-	CHECK_MEM(k1, k2, 32);
+	/* The key is BLAKE2b-256("tsn/kw/" | pk), pk from the seed
+	 * BLAKE2b-256("tsn/kwsign/" | word), as docs/formats.md says. */
+	{
+		uint8_t seed[32], pk[32], sk[64], pk2[32], sk2[64], m[7 + 32];
+		crypto_generichash(seed, 32, (const uint8_t *)"tsn/kwsign/terra", 16, NULL, 0);
+		crypto_sign_seed_keypair(pk, sk, seed);
+		tsn_kw_word_keys("terra", pk2, sk2);
+		CHECK_MEM(pk, pk2, 32);
+		CHECK_MEM(sk, sk2, 64);
+		memcpy(m, "tsn/kw/", 7);
+		memcpy(m + 7, pk, 32);
+		crypto_generichash(k2, 32, m, sizeof(m), NULL, 0);
+		CHECK_MEM(k1, k2, 32);
+		tsn_kw_slot_salt(pk, seed);
+		crypto_generichash(k3, 16, pk, 32, NULL, 0);
+		CHECK_MEM(seed, k3, 16);
+	}
 }
 
 static void

@@ -35,6 +35,8 @@ static const char usage_text[] =
 "  status                    the running node: id, address, peers, records, chunks,\n"
 "                            bytes in and out (needs tsnd on the data dir)\n"
 "  peers                     the running node's contacts: id and address\n"
+"  search [--timeout S] WORDS  files the network has under all these words:\n"
+"                            name, size, URI (tab-separated; needs a node)\n"
 "\n"
 "Options:\n"
 "  --datadir DIR   data dir (default $XDG_DATA_HOME/tsn, i.e. ~/.local/share/tsn)\n"
@@ -54,7 +56,7 @@ static const struct {
 } commands[] = {
 	{"put", cmd_put}, {"get", cmd_get}, {"cat", cmd_cat}, {"ls", cmd_ls},
 	{"rm", cmd_rm},   {"gc", cmd_gc},   {"stat", cmd_stat}, {"status", cmd_status},
-	{"peers", cmd_peers},
+	{"peers", cmd_peers}, {"search", cmd_search},
 };
 
 void

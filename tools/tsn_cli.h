@@ -57,9 +57,11 @@ int cmd_gc(struct cli *c, int argc, char **argv);
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_peers(struct cli *c, int argc, char **argv);
+int cmd_search(struct cli *c, int argc, char **argv);
 
 /* The online forms (tsn_remote.c), on c->ctl. Return the exit status. */
-int remote_put(struct cli *c, int private_, char **paths, int n);
+/* kw: extra keywords (NULL: none). */
+int remote_put(struct cli *c, int private_, const char *kw, char **paths, int n);
 int remote_get(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char *out);
 int remote_ls(struct cli *c);
 int remote_rm(struct cli *c, char **uris, int n);

@@ -13,12 +13,13 @@
 
 #include <sodium.h>
 
+#include "control.h"
 #include "tree.h"
 #include "tsn_cli.h"
 #include "util.h"
 
 static const char put_help[] =
-"usage: tsn put [--private] FILE...\n"
+"usage: tsn put [--private] [--keywords \"WORDS\"] FILE...\n"
 "\n"
 "Split each FILE into 256 KiB chunks, compress, encrypt and store them in the\n"
 "data dir, pinned; when a node runs on the data dir, it also pushes them to\n"
@@ -30,6 +31,9 @@ static const char put_help[] =
 "  --private   encrypt with this data dir's own convergence secret: nobody\n"
 "              else sharing the same content gets the same URI (without it,\n"
 "              the same content gives the same URI anywhere)\n"
+"  --keywords W  extra search words besides those of the file's name (through\n"
+"              a running node, which publishes the words of public files and\n"
+"              republishes them while they are shared; `tsn rm` withdraws them)\n"
 "\n"
 "Running a put again is safe: the same content is stored once.\n";
 
@@ -213,17 +217,26 @@ cmd_put(struct cli *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"private", no_argument, NULL, 'p'},
+		{"keywords", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct tsn_secret priv;
 	const struct tsn_secret *conv = &tsn_secret_public;
+	const char *kw = NULL;
 	int opt, private_ = 0, failed = 0, rc;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'p': private_ = 1; break;
+		case 'k':
+			if (strlen(optarg) > TSN_CTL_KEYWORDS_MAX) {
+				cli_err("put", "--keywords: at most %d bytes", TSN_CTL_KEYWORDS_MAX);
+				return 2;
+			}
+			kw = optarg;
+			break;
 		case 'h': fputs(put_help, stdout); return 0;
 		default: fputs(put_help, stderr); return 2;
 		}
@@ -235,7 +248,7 @@ cmd_put(struct cli *c, int argc, char **argv)
 	if (cli_attach(c, "put", 0) != 0)
 		return 1;
 	if (c->ctl >= 0)
-		return remote_put(c, private_, argv + optind, argc - optind);
+		return remote_put(c, private_, kw, argv + optind, argc - optind);
 	if (private_) {
 		if ((rc = tsn_store_private_secret(c->store, &priv)) != 0) {
 			cli_err("put", "cannot read or create the private secret in %s: %s",

@@ -165,10 +165,10 @@ input_or_node(struct cli *c, int fd)
 /* Stream one file. Returns 0, or -errno after printing why; c->ctl is
  * closed (-1) when the connection cannot go on. */
 static int
-put_one(struct cli *c, int private_, const char *path, uint8_t *buf)
+put_one(struct cli *c, int private_, const char *kw, const char *path, uint8_t *buf)
 {
 	char name[TSN_CTL_NAME_MAX + 1], uri[TSN_URI_STRLEN + 1];
-	uint8_t req[2 + TSN_CTL_NAME_MAX], type = 0;
+	uint8_t req[2 + TSN_CTL_NAME_MAX + TSN_CTL_KEYWORDS_MAX], type = 0;
 	struct tsn_ctl_put_result res;
 	struct timespec last = {0, 0};
 	uint64_t total = 0, done = 0;
@@ -201,7 +201,7 @@ put_one(struct cli *c, int private_, const char *path, uint8_t *buf)
 	for (char *s = name; *s != '\0'; s++)
 		if (*s == '/')
 			*s = '_';
-	rlen = tsn_ctl_put_encode(req, sizeof(req), private_ ? TSN_CTL_PUT_PRIVATE : 0, name);
+	rlen = tsn_ctl_put_encode(req, sizeof(req), private_ ? TSN_CTL_PUT_PRIVATE : 0, name, kw);
 	if ((rc = send_frame(c, "put", TSN_CTL_PUT, req, rlen)) != 0)
 		goto broken;
 	for (;;) {
@@ -276,7 +276,7 @@ out:
 }
 
 int
-remote_put(struct cli *c, int private_, char **paths, int n)
+remote_put(struct cli *c, int private_, const char *kw, char **paths, int n)
 {
 	uint8_t *buf = malloc(TSN_CTL_PAYLOAD_MAX);
 	int failed = 0;
@@ -290,7 +290,7 @@ remote_put(struct cli *c, int private_, char **paths, int n)
 			failed = 1;
 			break;
 		}
-		if (put_one(c, private_, paths[i], buf) != 0)
+		if (put_one(c, private_, kw, paths[i], buf) != 0)
 			failed = 1;
 	}
 	free(buf);

@@ -15,12 +15,14 @@
 #include <sys/stat.h>
 
 #include "control.h"
+#include "publish.h"
 #include "node.h"
 #include "util.h"
 
 static const char usage_text[] =
 "usage: tsnd --port N [--datadir DIR] [--host ADDR] [--bootstrap HOST:PORT[,HOST:PORT...]]\n"
 "            [--replicas R] [--quota SIZE] [--timeout SECONDS] [-v] [-q]\n"
+"            [--repair-interval S] [--republish-interval S] [--held-ttl S] [--leave-on-exit]\n"
 "\n"
 "Runs a TSN node in the foreground: the DHT and chunk transfers on UDP and\n"
 "TCP port N of ADDR, and the control socket DIR/control.sock through which\n"
@@ -38,6 +40,11 @@ static const char usage_text[] =
 "  --replicas R        nodes each chunk is placed at (default 5, 1..20)\n"
 "  --quota SIZE        cap on stored chunk bytes, e.g. 500M, 20G (default 10G)\n"
 "  --timeout SECONDS   deadline of one network request (default 30)\n"
+"  --repair-interval S scan of the chunks held for the network (default 600)\n"
+"  --republish-interval S  check of your own (pinned) chunks (default 21600)\n"
+"  --held-ttl S        held chunks nobody republished go after this (default 7 days)\n"
+"  --leave-on-exit     on SIGINT/SIGTERM, hand the chunks held here to the next\n"
+"                      closest nodes before stopping (as `tsn leave`)\n"
 "  -v, --verbose       log more (-v: info, -vv: debug); default: warnings\n"
 "  -q, --quiet         log errors only\n"
 "  -h, --help          this text\n";
@@ -52,6 +59,9 @@ struct opts {
 	unsigned replicas;
 	uint64_t quota;
 	uint32_t timeout_ms;
+	uint32_t repair_ms, republish_ms;
+	uint64_t held_ttl_ms;
+	int leave_on_exit;
 	int level;
 };
 
@@ -130,6 +140,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		{"replicas", required_argument, NULL, 'r'},
 		{"quota", required_argument, NULL, 'Q'},
 		{"timeout", required_argument, NULL, 't'},
+		{"repair-interval", required_argument, NULL, 'R'},
+		{"republish-interval", required_argument, NULL, 'P'},
+		{"held-ttl", required_argument, NULL, 'T'},
+		{"leave-on-exit", no_argument, NULL, 'L'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
@@ -177,6 +191,21 @@ parse_args(int argc, char **argv, struct opts *o)
 				return usage_error("--timeout: '%s' is not a number of seconds (1..3600)",
 				                   optarg);
 			o->timeout_ms = (uint32_t)v * 1000;
+			break;
+		case 'R':
+		case 'P':
+			if (parse_long(optarg, 1, 30 * 86400, &v) != 0)
+				return usage_error("--repair-interval, --republish-interval: '%s' is not "
+				                   "a number of seconds (1..2592000)", optarg);
+			*(opt == 'R' ? &o->repair_ms : &o->republish_ms) = (uint32_t)v * 1000;
+			break;
+		case 'T':
+			if (parse_long(optarg, 1, 3650L * 86400, &v) != 0)
+				return usage_error("--held-ttl: '%s' is not a number of seconds", optarg);
+			o->held_ttl_ms = (uint64_t)v * 1000;
+			break;
+		case 'L':
+			o->leave_on_exit = 1;
 			break;
 		case 'v':
 			o->level = o->level < TSN_LOG_WARN ? TSN_LOG_WARN : o->level + 1;
@@ -230,6 +259,8 @@ run(const struct opts *o, const sigset_t *sigs)
 	struct tsn_store *store = NULL;
 	struct tsn_node *node = NULL;
 	struct tsn_control *ctl = NULL;
+	struct tsn_publisher *pub = NULL;
+	struct tsn_publisher_opts po = {0};
 	const char *host = o->host ? o->host : "0.0.0.0";
 	char err[512] = "", hex[2 * TSN_ID_LEN + 1];
 	int rc, sig = 0;
@@ -252,16 +283,26 @@ run(const struct opts *o, const sigset_t *sigs)
 	no.nbootstrap = o->nboot;
 	no.replicas = o->replicas;
 	no.timeout_ms = o->timeout_ms;
+	no.repair_interval_ms = o->repair_ms;
+	no.republish_interval_ms = o->republish_ms;
+	no.held_ttl_ms = o->held_ttl_ms;
 	if ((rc = tsn_node_start(&node, &no, err, sizeof(err))) != 0) {
 		fprintf(stderr, "tsnd: %s\n", err[0] ? err : strerror(-rc));
 		goto fail1;
 	}
+	po.store = store;
+	po.node = node;
+	if ((rc = tsn_publisher_new(&pub, &po)) != 0) {
+		fprintf(stderr, "tsnd: cannot start keyword publishing: %s\n", strerror(-rc));
+		goto fail2;
+	}
 	memset(&co, 0, sizeof(co));
 	co.store = store;
 	co.node = node;
+	co.publisher = pub;
 	if ((rc = tsn_control_start(&ctl, &co, err, sizeof(err))) != 0) {
 		fprintf(stderr, "tsnd: %s\n", err);
-		goto fail2;
+		goto fail3;
 	}
 	tsn_hex(tsn_node_id(node), TSN_ID_LEN, hex);
 	printf(strchr(host, ':') ? "tsnd: listening on [%s]:%u, node id %s\n"
@@ -272,10 +313,21 @@ run(const struct opts *o, const sigset_t *sigs)
 		;
 	tsn_log(TSN_LOG_INFO, "tsnd: signal %d: stopping", sig);
 	tsn_control_stop(ctl);
+	if (o->leave_on_exit) {
+		uint64_t handed = 0, short_ = 0, failed = 0;
+		rc = tsn_node_leave(node, 0, &handed, &short_, &failed);
+		fprintf(stderr, "tsnd: leave: %llu chunks handed on, %llu with fewer copies, "
+		        "%llu not placed%s%s\n", (unsigned long long)handed,
+		        (unsigned long long)short_, (unsigned long long)failed,
+		        rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
+	}
+	tsn_publisher_free(pub);
 	tsn_node_stop(node);
 	tsn_store_close(store);
 	return 0;
 
+fail3:
+	tsn_publisher_free(pub);
 fail2:
 	tsn_node_stop(node);
 fail1:

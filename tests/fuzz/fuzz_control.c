@@ -17,7 +17,9 @@ static void
 payload(uint8_t type, const uint8_t *p, size_t n)
 {
 	static uint8_t out[TSN_CTL_SMALL_MAX + 16];
-	char name[TSN_CTL_NAME_MAX + 1], text[64];
+	char name[TSN_CTL_NAME_MAX + 1], kw[TSN_CTL_KEYWORDS_MAX + 1], query[TSN_CTL_QUERY_MAX + 1];
+	char text[64];
+	uint32_t ms;
 	struct tsn_ctl_put_result pr;
 	struct tsn_ctl_status st;
 	struct tsn_ctl_stat ss;
@@ -33,11 +35,23 @@ payload(uint8_t type, const uint8_t *p, size_t n)
 		(void)tsn_ctl_hello_decode(p, n);
 		break;
 	case TSN_CTL_PUT:
-		if (tsn_ctl_put_decode(p, n, &flags, name) == 0) {
-			m = tsn_ctl_put_encode(out, sizeof(out), flags, name);
+		if (tsn_ctl_put_decode(p, n, &flags, name, kw) == 0) {
+			m = tsn_ctl_put_encode(out, sizeof(out), flags, name, kw);
 			if (m != n || memcmp(out, p, n) != 0)
 				abort();
 		}
+		break;
+	case TSN_CTL_SEARCH:
+		if (tsn_ctl_search_decode(p, n, &ms, query) == 0) {
+			m = tsn_ctl_search_encode(out, sizeof(out), ms, query);
+			if (m != n || memcmp(out, p, n) != 0)
+				abort();
+		}
+		break;
+	case TSN_CTL_RESULT:
+		if (tsn_ctl_result_decode(p, n, &uri, name) == 0 &&
+		    (strlen(name) == 0 || strchr(name, '/') != NULL))
+			abort();
 		break;
 	case TSN_CTL_GET:
 	case TSN_CTL_RM:

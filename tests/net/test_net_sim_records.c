@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "../check.h"
+#include "keyword.h"
 #include "sim.h"
 #include "wire.h"
 
@@ -200,23 +201,20 @@ test_mutable(void)
 static void
 test_per_key_limits(void)
 {
-	uint8_t key[TSN_ID_LEN], pk[8][32], sk[8][64], big[800];
+	uint8_t key[TSN_ID_LEN], pk[8][32], sk[8][64], wpk[32], wsk[64], big[800 - 96];
 	struct sim_op op;
 	uint64_t exp = sim_now(s) + 30 * MIN;
 	unsigned far;
 
-	sim_random_id(s, key);
+	tsn_kw_word_keys("limits", wpk, wsk);
+	tsn_kw_key_of_pk(wpk, key);
 	far = far_node(key); /* so that every put reaches the same 20 nodes */
 	for (int i = 0; i < 8; i++) {
 		crypto_sign_keypair(pk[i], sk[i]);
 		memset(big, 'a' + i, sizeof(big));
-		CHECK_INT(tsn_record_signed(&rec, TSN_REC_KEYWORD, sk[i], key, NULL, 0, big, sizeof(big), 1,
-		                            exp), ==, 0);
-		/* max_per_key is 5 in this network */
-		if (i < 5)
-			CHECK_INT(put(far, &rec), ==, 20);
-		else
-			CHECK_INT(put(far, &rec), ==, -ENOSPC);
+		CHECK_INT(tsn_record_keyword(&rec, wsk, sk[i], big, sizeof(big), 1, exp), ==, 0);
+		/* kw_per_key is 5 in this network: the earliest inserted are evicted */
+		CHECK_INT(put(far, &rec), ==, 20);
 	}
 	for (unsigned i = 0; i < sim_count(s); i++) {
 		struct tsn_blob b[8];
@@ -230,8 +228,9 @@ test_per_key_limits(void)
 	CHECK_INT(op.n, ==, 5);
 	for (size_t i = 0; i < op.n; i++) {
 		CHECK_INT(op.recs[i].value_len, ==, 800);
+		CHECK(op.recs[i].value[96] >= 'd'); /* entries 3..7 kept */
 		for (size_t j = 0; j < i; j++)
-			CHECK(memcmp(op.recs[i].pubkey, op.recs[j].pubkey, 32) != 0);
+			CHECK(memcmp(op.recs[i].salt, op.recs[j].salt, 16) != 0);
 	}
 	sim_op_clear(&op);
 	/* first-value mode stops early */
@@ -251,7 +250,7 @@ main(void)
 		return 1;
 	tsn_dht_opts_default(&o);
 	o.table.allow_loopback = true;
-	o.records.max_per_key = 5;
+	o.records.kw_per_key = 5;
 	s = sim_new(&so);
 	sim_join_all(s, 20, 60000);
 	test_immutable_and_expiry();
