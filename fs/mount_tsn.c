@@ -95,26 +95,6 @@ ready(struct run *r)
 	}
 }
 
-static int
-mkdir_parents(const char *path)
-{
-	char buf[TSN_MOUNT_PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i < n; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = '/';
-	}
-	return 0;
-}
-
 static struct fuse_session *
 session_new(struct run *r, struct tsn_fs *fs)
 {
@@ -153,7 +133,7 @@ serve(struct run *r, const sigset_t *sigs)
 	char err[512] = "";
 	int rc, status = 1;
 
-	if ((rc = mkdir_parents(r->o.datadir)) != 0) {
+	if ((rc = tsn_mkdir_parents(r->o.datadir)) != 0) {
 		fail(r, "cannot create the parents of data dir %s: %s", r->o.datadir, strerror(-rc));
 		goto out0;
 	}
@@ -321,7 +301,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	if (r.o.datadir[0] == '\0' &&
-	    tsn_mount_default_datadir(r.o.datadir, sizeof(r.o.datadir)) != 0) {
+	    tsn_default_datadir(r.o.datadir, sizeof(r.o.datadir)) != 0) {
 		fprintf(stderr, "mount.tsn: neither XDG_DATA_HOME nor HOME is set: "
 		        "give -o datadir=DIR\n");
 		return 2;

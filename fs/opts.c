@@ -241,17 +241,3 @@ tsn_mount_opts_parse(int argc, char **argv, struct tsn_mount_opts *o, char *err,
 	return 0;
 }
 
-int
-tsn_mount_default_datadir(char *out, size_t len)
-{
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	int n;
-
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(out, len, "%s/tsn", xdg);
-	else if (home != NULL && home[0] != '\0')
-		n = snprintf(out, len, "%s/.local/share/tsn", home);
-	else
-		return -EINVAL;
-	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
-}

@@ -44,10 +44,5 @@ int tsn_mount_opts_parse(int argc, char **argv, struct tsn_mount_opts *o, char *
                          size_t errlen);
 /* The --help text. */
 const char *tsn_mount_usage(void);
-/*
- * The default data dir, as the tsn command's: $XDG_DATA_HOME/tsn, else
- * $HOME/.local/share/tsn. Returns 0 or -EINVAL (neither set, too long).
- */
-int tsn_mount_default_datadir(char *out, size_t len);
 
 #endif

@@ -251,12 +251,4 @@ int tsn_ctl_peer_decode(const uint8_t *p, size_t len, struct tsn_contact *c);
 size_t tsn_ctl_file_encode(uint8_t *out, size_t cap, const struct tsn_file_info *f);
 int tsn_ctl_file_decode(const uint8_t *p, size_t len, struct tsn_file_info *f);
 
-/* Big-endian integers for the codecs above. */
-void tsn_ctl_put_u16(uint8_t *p, uint16_t v);
-void tsn_ctl_put_u32(uint8_t *p, uint32_t v);
-void tsn_ctl_put_u64(uint8_t *p, uint64_t v);
-uint16_t tsn_ctl_get_u16(const uint8_t *p);
-uint32_t tsn_ctl_get_u32(const uint8_t *p);
-uint64_t tsn_ctl_get_u64(const uint8_t *p);
-
 #endif

@@ -9,49 +9,7 @@
 #include <string.h>
 
 #include "control.h"
-
-void
-tsn_ctl_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-void
-tsn_ctl_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-void
-tsn_ctl_put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-uint16_t
-tsn_ctl_get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-uint32_t
-tsn_ctl_get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-uint64_t
-tsn_ctl_get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
+#include "util.h"
 
 /* Payload bounds and senders of each type, indexed by type. */
 static const struct {
@@ -102,7 +60,7 @@ void
 tsn_ctl_hello_encode(uint8_t out[TSN_CTL_HELLO_LEN], uint16_t version)
 {
 	memcpy(out, TSN_CTL_MAGIC, 4);
-	tsn_ctl_put_u16(out + 4, version);
+	tsn_put_be16(out + 4, version);
 }
 
 int
@@ -110,7 +68,7 @@ tsn_ctl_hello_decode(const uint8_t *p, size_t len)
 {
 	if (len < TSN_CTL_HELLO_LEN || memcmp(p, TSN_CTL_MAGIC, 4) != 0)
 		return -EBADMSG;
-	return tsn_ctl_get_u16(p + 4);
+	return tsn_get_be16(p + 4);
 }
 
 size_t
@@ -124,7 +82,7 @@ tsn_ctl_err_encode(uint8_t *out, size_t cap, int err, const char *text)
 		n = TSN_CTL_TEXT_MAX;
 	if (n > cap - 4)
 		n = cap - 4;
-	tsn_ctl_put_u32(out, (uint32_t)(err < 0 ? -err : err));
+	tsn_put_be32(out, (uint32_t)(err < 0 ? -err : err));
 	memcpy(out + 4, text, n);
 	return 4 + n;
 }
@@ -137,7 +95,7 @@ tsn_ctl_err_decode(const uint8_t *p, size_t len, int *err, char *text, size_t te
 
 	if (len < 4 || len > 4 + TSN_CTL_TEXT_MAX || textcap == 0)
 		return -EBADMSG;
-	e = tsn_ctl_get_u32(p);
+	e = tsn_get_be32(p);
 	if (e == 0 || e > 4095)
 		return -EBADMSG;
 	*err = -(int)e;
@@ -174,7 +132,7 @@ tsn_ctl_search_encode(uint8_t *out, size_t cap, uint32_t timeout_ms, const char 
 
 	if (n == 0 || n > TSN_CTL_QUERY_MAX || cap < 4 + n)
 		return 0;
-	tsn_ctl_put_u32(out, timeout_ms);
+	tsn_put_be32(out, timeout_ms);
 	memcpy(out + 4, query, n);
 	return 4 + n;
 }
@@ -185,7 +143,7 @@ tsn_ctl_search_decode(const uint8_t *p, size_t len, uint32_t *timeout_ms,
 {
 	if (len < 5 || len > 4 + TSN_CTL_QUERY_MAX || memchr(p + 4, '\0', len - 4) != NULL)
 		return -EBADMSG;
-	*timeout_ms = tsn_ctl_get_u32(p);
+	*timeout_ms = tsn_get_be32(p);
 	memcpy(query, p + 4, len - 4);
 	query[len - 4] = '\0';
 	return 0;
@@ -254,11 +212,11 @@ tsn_ctl_put_ok_encode(uint8_t out[TSN_CTL_PUT_OK_LEN], const struct tsn_ctl_put_
 
 	tsn_uri_format(&r->uri, uri);
 	memcpy(out, uri, TSN_URI_STRLEN);
-	tsn_ctl_put_u32(out + TSN_URI_STRLEN, r->chunks);
-	tsn_ctl_put_u32(out + TSN_URI_STRLEN + 4, r->short_);
-	tsn_ctl_put_u16(out + TSN_URI_STRLEN + 8, r->min_replicas);
-	tsn_ctl_put_u16(out + TSN_URI_STRLEN + 10, r->max_replicas);
-	tsn_ctl_put_u16(out + TSN_URI_STRLEN + 12, r->wanted);
+	tsn_put_be32(out + TSN_URI_STRLEN, r->chunks);
+	tsn_put_be32(out + TSN_URI_STRLEN + 4, r->short_);
+	tsn_put_be16(out + TSN_URI_STRLEN + 8, r->min_replicas);
+	tsn_put_be16(out + TSN_URI_STRLEN + 10, r->max_replicas);
+	tsn_put_be16(out + TSN_URI_STRLEN + 12, r->wanted);
 }
 
 int
@@ -268,11 +226,11 @@ tsn_ctl_put_ok_decode(const uint8_t *p, size_t len, struct tsn_ctl_put_result *r
 		return -EBADMSG;
 	if (tsn_uri_parse((const char *)p, TSN_URI_STRLEN, &r->uri, NULL) != 0)
 		return -EBADMSG;
-	r->chunks = tsn_ctl_get_u32(p + TSN_URI_STRLEN);
-	r->short_ = tsn_ctl_get_u32(p + TSN_URI_STRLEN + 4);
-	r->min_replicas = tsn_ctl_get_u16(p + TSN_URI_STRLEN + 8);
-	r->max_replicas = tsn_ctl_get_u16(p + TSN_URI_STRLEN + 10);
-	r->wanted = tsn_ctl_get_u16(p + TSN_URI_STRLEN + 12);
+	r->chunks = tsn_get_be32(p + TSN_URI_STRLEN);
+	r->short_ = tsn_get_be32(p + TSN_URI_STRLEN + 4);
+	r->min_replicas = tsn_get_be16(p + TSN_URI_STRLEN + 8);
+	r->max_replicas = tsn_get_be16(p + TSN_URI_STRLEN + 10);
+	r->wanted = tsn_get_be16(p + TSN_URI_STRLEN + 12);
 	return 0;
 }
 
@@ -287,14 +245,14 @@ tsn_ctl_stat_encode(uint8_t out[TSN_CTL_STAT_LEN], const struct tsn_ctl_stat *s)
 {
 	uint8_t *p = out;
 
-	tsn_ctl_put_u64(p, s->st.quota), p += 8;
-	tsn_ctl_put_u64(p, s->st.files), p += 8;
+	tsn_put_be64(p, s->st.quota), p += 8;
+	tsn_put_be64(p, s->st.files), p += 8;
 	for (int i = 0; i < 4; i++)
-		tsn_ctl_put_u64(p, s->st.chunks[i]), p += 8;
+		tsn_put_be64(p, s->st.chunks[i]), p += 8;
 	for (int i = 0; i < 4; i++)
-		tsn_ctl_put_u64(p, s->st.bytes[i]), p += 8;
-	tsn_ctl_put_u64(p, s->st.evicted), p += 8;
-	tsn_ctl_put_u64(p, s->disk_free);
+		tsn_put_be64(p, s->st.bytes[i]), p += 8;
+	tsn_put_be64(p, s->st.evicted), p += 8;
+	tsn_put_be64(p, s->disk_free);
 }
 
 int
@@ -303,14 +261,14 @@ tsn_ctl_stat_decode(const uint8_t *p, size_t len, struct tsn_ctl_stat *s)
 	if (len != TSN_CTL_STAT_LEN)
 		return -EBADMSG;
 	memset(s, 0, sizeof(*s));
-	s->st.quota = tsn_ctl_get_u64(p), p += 8;
-	s->st.files = tsn_ctl_get_u64(p), p += 8;
+	s->st.quota = tsn_get_be64(p), p += 8;
+	s->st.files = tsn_get_be64(p), p += 8;
 	for (int i = 0; i < 4; i++)
-		s->st.chunks[i] = tsn_ctl_get_u64(p), p += 8;
+		s->st.chunks[i] = tsn_get_be64(p), p += 8;
 	for (int i = 0; i < 4; i++)
-		s->st.bytes[i] = tsn_ctl_get_u64(p), p += 8;
-	s->st.evicted = tsn_ctl_get_u64(p), p += 8;
-	s->disk_free = tsn_ctl_get_u64(p);
+		s->st.bytes[i] = tsn_get_be64(p), p += 8;
+	s->st.evicted = tsn_get_be64(p), p += 8;
+	s->disk_free = tsn_get_be64(p);
 	return 0;
 }
 
@@ -319,7 +277,7 @@ addr_encode(uint8_t out[TSN_CTL_ADDR_LEN], const struct tsn_addr *a)
 {
 	out[0] = a->family;
 	memcpy(out + 1, a->ip, 16);
-	tsn_ctl_put_u16(out + 17, a->port);
+	tsn_put_be16(out + 17, a->port);
 }
 
 static int
@@ -331,9 +289,9 @@ addr_decode(const uint8_t in[TSN_CTL_ADDR_LEN], struct tsn_addr *a)
 	if (in[0] == TSN_ADDR_V4) {
 		if (memcmp(in + 5, zero, 12) != 0)
 			return -EBADMSG;
-		tsn_addr_v4(a, in + 1, tsn_ctl_get_u16(in + 17));
+		tsn_addr_v4(a, in + 1, tsn_get_be16(in + 17));
 	} else if (in[0] == TSN_ADDR_V6) {
-		tsn_addr_v6(a, in + 1, tsn_ctl_get_u16(in + 17));
+		tsn_addr_v6(a, in + 1, tsn_get_be16(in + 17));
 	} else if (in[0] != 0) {
 		return -EBADMSG; /* 0: no address (not bound) */
 	}
@@ -353,9 +311,9 @@ tsn_ctl_status_encode(uint8_t out[TSN_CTL_STATUS_LEN], const struct tsn_ctl_stat
 
 	memcpy(p, s->id, TSN_ID_LEN), p += TSN_ID_LEN;
 	addr_encode(p, &s->addr), p += TSN_CTL_ADDR_LEN;
-	tsn_ctl_put_u32(p, s->replicas), p += 4;
+	tsn_put_be32(p, s->replicas), p += 4;
 	for (int i = 0; i < TSN_CTL_STATUS_U64; i++)
-		tsn_ctl_put_u64(p, v[i]), p += 8;
+		tsn_put_be64(p, v[i]), p += 8;
 	tsn_ctl_stat_encode(p, &s->store);
 }
 
@@ -378,9 +336,9 @@ tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s)
 	if (addr_decode(p, &s->addr) != 0)
 		return -EBADMSG;
 	p += TSN_CTL_ADDR_LEN;
-	s->replicas = tsn_ctl_get_u32(p), p += 4;
+	s->replicas = tsn_get_be32(p), p += 4;
 	for (int i = 0; i < TSN_CTL_STATUS_U64; i++)
-		*v[i] = tsn_ctl_get_u64(p), p += 8;
+		*v[i] = tsn_get_be64(p), p += 8;
 	return tsn_ctl_stat_decode(p, TSN_CTL_STAT_LEN, &s->store);
 }
 
@@ -412,7 +370,7 @@ tsn_ctl_file_encode(uint8_t *out, size_t cap, const struct tsn_file_info *f)
 		return 0;
 	tsn_uri_format(&f->uri, uri);
 	memcpy(out, uri, TSN_URI_STRLEN);
-	tsn_ctl_put_u64(out + TSN_URI_STRLEN, f->mtime);
+	tsn_put_be64(out + TSN_URI_STRLEN, f->mtime);
 	out[TSN_URI_STRLEN + 8] = f->private_ ? 1 : 0;
 	memcpy(out + TSN_CTL_FILE_MIN, f->name, n);
 	return TSN_CTL_FILE_MIN + n;
@@ -428,7 +386,7 @@ tsn_ctl_file_decode(const uint8_t *p, size_t len, struct tsn_file_info *f)
 	memset(f, 0, sizeof(*f));
 	if (tsn_uri_parse((const char *)p, TSN_URI_STRLEN, &f->uri, NULL) != 0)
 		return -EBADMSG;
-	f->mtime = tsn_ctl_get_u64(p + TSN_URI_STRLEN);
+	f->mtime = tsn_get_be64(p + TSN_URI_STRLEN);
 	if (p[TSN_URI_STRLEN + 8] > 1)
 		return -EBADMSG;
 	f->private_ = p[TSN_URI_STRLEN + 8];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "util.h"
 
 static int64_t
 now_ms(void)
@@ -68,7 +69,7 @@ tsn_ctl_send(int fd, uint8_t type, const void *payload, size_t plen, int timeout
 	if (tsn_ctl_frame_check(type, (uint32_t)plen, TSN_CTL_FROM_CLIENT | TSN_CTL_FROM_SERVER,
 	                        NULL) != 0 || plen > TSN_CTL_PAYLOAD_MAX)
 		return -EINVAL;
-	tsn_ctl_put_u32(hdr, (uint32_t)plen + 1);
+	tsn_put_be32(hdr, (uint32_t)plen + 1);
 	hdr[4] = type;
 	iov[0].iov_base = hdr;
 	iov[0].iov_len = TSN_CTL_HDR;
@@ -142,7 +143,7 @@ tsn_ctl_recv(int fd, int from, uint8_t *type, uint8_t *buf, size_t cap, int time
 
 	if ((rc = read_full(fd, hdr, TSN_CTL_HDR, deadline, stop_fd, 1)) != 0)
 		return rc;
-	len = tsn_ctl_get_u32(hdr);
+	len = tsn_get_be32(hdr);
 	if (len == 0) {
 		if (why != NULL)
 			*why = "frame length 0 (no type byte)";

@@ -71,8 +71,8 @@ ctl_do_gc(struct ctl_conn *c, const uint8_t *p, size_t len)
 	(void)p, (void)len;
 	if ((n = tsn_store_gc(c->srv->store, &bytes)) < 0)
 		return ctl_send_err(c, (int)n, "%s", strerror((int)-n));
-	tsn_ctl_put_u64(out, (uint64_t)n);
-	tsn_ctl_put_u64(out + 8, bytes);
+	tsn_put_be64(out, (uint64_t)n);
+	tsn_put_be64(out + 8, bytes);
 	return ctl_send(c, TSN_CTL_OK, out, sizeof(out));
 }
 

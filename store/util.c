@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -94,6 +96,41 @@ tsn_fmt_size(uint64_t n, char *out, size_t len)
 		snprintf(out, len, "%llu B", (unsigned long long)n);
 	else
 		snprintf(out, len, "%.1f %s", v, unit[u]);
+}
+
+int
+tsn_default_datadir(char *out, size_t len)
+{
+	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(out, len, "%s/tsn", xdg);
+	else if (home != NULL && home[0] != '\0')
+		n = snprintf(out, len, "%s/.local/share/tsn", home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int
+tsn_mkdir_parents(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (size_t i = 1; i < n; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		buf[i] = '/';
+	}
+	return 0;
 }
 
 static int log_threshold = TSN_LOG_WARN;

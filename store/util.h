@@ -19,6 +19,15 @@ int tsn_parse_size(const char *s, uint64_t *out);
 /* "1.5 GiB"-style text of n bytes into out (len bytes). */
 void tsn_fmt_size(uint64_t n, char *out, size_t len);
 
+/*
+ * The default data dir: $XDG_DATA_HOME/tsn when XDG_DATA_HOME is absolute,
+ * else $HOME/.local/share/tsn. Returns 0, -ENOENT (neither is set) or
+ * -ENAMETOOLONG (len too small).
+ */
+int tsn_default_datadir(char *out, size_t len);
+/* mkdir (mode 0700) every missing parent of path, not path itself. Returns 0 or -errno. */
+int tsn_mkdir_parents(const char *path);
+
 /* Big-endian integers: every on-disk and on-wire format here is big endian. */
 static inline void
 tsn_put_be16(uint8_t *p, uint16_t v)

@@ -83,27 +83,6 @@ cli_parse_uri(const char *cmd, const char *arg, struct tsn_uri *out)
 	return 0;
 }
 
-/* mkdir -p of every parent of path (not path itself). */
-static int
-mkdir_parents(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i < n; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = '/';
-	}
-	return 0;
-}
-
 int
 cli_open_store(struct cli *c)
 {
@@ -111,7 +90,7 @@ cli_open_store(struct cli *c)
 	char err[512] = "";
 	int rc;
 
-	if ((rc = mkdir_parents(c->datadir)) != 0) {
+	if ((rc = tsn_mkdir_parents(c->datadir)) != 0) {
 		fprintf(stderr, "tsn: cannot create the parents of data dir %s: %s\n",
 		        c->datadir, strerror(-rc));
 		return rc;
@@ -170,22 +149,15 @@ cli_attach(struct cli *c, const char *cmd, int need_node)
 static int
 resolve_datadir(struct cli *c)
 {
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	int n;
+	int rc;
 
 	if (c->datadir != NULL)
 		return 0;
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(c->datadir_buf, sizeof(c->datadir_buf), "%s/tsn", xdg);
-	else if (home != NULL && home[0] != '\0')
-		n = snprintf(c->datadir_buf, sizeof(c->datadir_buf), "%s/.local/share/tsn", home);
-	else {
-		fprintf(stderr, "tsn: neither XDG_DATA_HOME nor HOME is set: give --datadir DIR\n");
-		return -EINVAL;
-	}
-	if (n < 0 || (size_t)n >= sizeof(c->datadir_buf)) {
-		fprintf(stderr, "tsn: data dir path too long\n");
-		return -ENAMETOOLONG;
+	if ((rc = tsn_default_datadir(c->datadir_buf, sizeof(c->datadir_buf))) != 0) {
+		fprintf(stderr, "tsn: %s\n", rc == -ENOENT
+		        ? "neither XDG_DATA_HOME nor HOME is set: give --datadir DIR"
+		        : "data dir path too long");
+		return rc;
 	}
 	c->datadir = c->datadir_buf;
 	return 0;

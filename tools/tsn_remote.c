@@ -439,8 +439,8 @@ remote_gc(struct cli *c)
 		cli_err("gc", "malformed answer from the node");
 		return 1;
 	}
-	tsn_fmt_size(tsn_ctl_get_u64(buf + 8), sz, sizeof(sz));
-	printf("dropped %llu chunks (%s)\n", (unsigned long long)tsn_ctl_get_u64(buf), sz);
+	tsn_fmt_size(tsn_get_be64(buf + 8), sz, sizeof(sz));
+	printf("dropped %llu chunks (%s)\n", (unsigned long long)tsn_get_be64(buf), sz);
 	return 0;
 }
 

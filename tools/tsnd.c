@@ -113,16 +113,11 @@ parse_bootstrap(struct opts *o, const char *arg)
 static int
 default_datadir(struct opts *o)
 {
-	const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
-	int n;
+	int rc = tsn_default_datadir(o->datadir_buf, sizeof(o->datadir_buf));
 
-	if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(o->datadir_buf, sizeof(o->datadir_buf), "%s/tsn", xdg);
-	else if (home != NULL && home[0] != '\0')
-		n = snprintf(o->datadir_buf, sizeof(o->datadir_buf), "%s/.local/share/tsn", home);
-	else
+	if (rc == -ENOENT)
 		return usage_error("%sneither XDG_DATA_HOME nor HOME is set: give --datadir DIR", "");
-	if (n < 0 || (size_t)n >= sizeof(o->datadir_buf))
+	if (rc != 0)
 		return usage_error("%sdata dir path too long", "");
 	o->datadir = o->datadir_buf;
 	return 0;
@@ -229,27 +224,6 @@ parse_args(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
-/* mkdir -p of every parent of path (not path itself). */
-static int
-mkdir_parents(const char *path)
-{
-	char buf[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (size_t i = 1; i < n; i++) {
-		if (buf[i] != '/')
-			continue;
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-			return -errno;
-		buf[i] = '/';
-	}
-	return 0;
-}
-
 static int
 run(const struct opts *o, const sigset_t *sigs)
 {
@@ -265,7 +239,7 @@ run(const struct opts *o, const sigset_t *sigs)
 	char err[512] = "", hex[2 * TSN_ID_LEN + 1];
 	int rc, sig = 0;
 
-	if ((rc = mkdir_parents(o->datadir)) != 0) {
+	if ((rc = tsn_mkdir_parents(o->datadir)) != 0) {
 		fprintf(stderr, "tsnd: cannot create the parents of data dir %s: %s\n", o->datadir,
 		        strerror(-rc));
 		goto fail0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -96,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 
 	while (size - off >= TSN_CTL_HDR) {
-		uint32_t len = tsn_ctl_get_u32(data + off);
+		uint32_t len = tsn_get_be32(data + off);
 		uint8_t type = data[off + 4];
 		int ok_c, ok_s;
 		if (len == 0)
