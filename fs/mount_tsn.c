@@ -95,6 +95,14 @@ ready(struct run *r)
 	}
 }
 
+/* control on_leave: `tsn leave` handed everything on; unmount as on SIGTERM. */
+static void
+left(void *ud)
+{
+	(void)ud;
+	kill(getpid(), SIGTERM);
+}
+
 static struct fuse_session *
 session_new(struct run *r, struct tsn_fs *fs)
 {
@@ -164,6 +172,7 @@ serve(struct run *r, const sigset_t *sigs)
 	co.store = store;
 	co.node = node;
 	co.publisher = pub;
+	co.on_leave = left;
 	if ((rc = tsn_control_start(&ctl, &co, err, sizeof(err))) != 0) {
 		fail(r, "%s", err);
 		goto out2;

@@ -78,7 +78,7 @@ static const ctl_handler handlers[TSN_CTL_TYPE_END] = {
 	[TSN_CTL_LS] = ctl_do_ls,       [TSN_CTL_RM] = ctl_do_rm,
 	[TSN_CTL_GC] = ctl_do_gc,       [TSN_CTL_STAT] = ctl_do_stat,
 	[TSN_CTL_STATUS] = ctl_do_status, [TSN_CTL_PEERS] = ctl_do_peers,
-	[TSN_CTL_SEARCH] = ctl_do_search,
+	[TSN_CTL_SEARCH] = ctl_do_search, [TSN_CTL_LEAVE] = ctl_do_leave,
 };
 
 /* The first frame must be HELLO; answer with our version. Returns 0 or -errno. */
@@ -340,6 +340,8 @@ tsn_control_start(struct tsn_control **out, const struct tsn_control_opts *o, ch
 	s->idle_ms = o->idle_ms ? o->idle_ms : TSN_CTL_IDLE_DEFAULT_MS;
 	s->threads = o->threads ? o->threads : cores();
 	s->publisher = o->publisher;
+	s->on_leave = o->on_leave;
+	s->leave_ud = o->leave_ud;
 	s->lfd = -1;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	atomic_init(&s->stopping, 0);

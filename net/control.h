@@ -68,6 +68,7 @@ enum tsn_ctl_type {
 	TSN_CTL_PEER = 15,  /* server: one PEERS entry */
 	TSN_CTL_SEARCH = 16, /* u32 timeout_ms | query text (1..TSN_CTL_QUERY_MAX) */
 	TSN_CTL_RESULT = 17, /* server: one search result: URI text | name */
+	TSN_CTL_LEAVE = 18,  /* empty: hand everything on, then the node stops */
 	TSN_CTL_TYPE_END
 };
 
@@ -92,6 +93,10 @@ struct tsn_control_opts {
 	uint32_t idle_ms;        /* close after this long without a frame; 0 = default */
 	unsigned threads;        /* encoder threads per PUT; 0 = online cores (max 8) */
 	struct tsn_publisher *publisher; /* borrowed; NULL: PUT and RM publish no keywords */
+	/* Called (from a connection thread) after a LEAVE was answered: the
+	 * process should stop now. NULL: LEAVE is refused with EOPNOTSUPP. */
+	void (*on_leave)(void *ud);
+	void *leave_ud;
 };
 
 /*
@@ -210,6 +215,8 @@ int tsn_ctl_uri_decode(const uint8_t *p, size_t len, struct tsn_uri *uri, const 
 
 /* GC reply: u64 chunks | u64 bytes. */
 #define TSN_CTL_GC_OK_LEN 16
+/* LEAVE reply: u64 chunks handed on | u64 short of r copies | u64 not placed. */
+#define TSN_CTL_LEAVE_OK_LEN 24
 
 /* STAT reply, and the tail of STATUS: the store's figures and free disk. */
 struct tsn_ctl_stat {

@@ -33,6 +33,8 @@ struct tsn_control {
 	uint32_t idle_ms;
 	unsigned threads;          /* encoder threads per PUT */
 	struct tsn_publisher *publisher; /* NULL: no keyword publishing */
+	void (*on_leave)(void *ud);  /* NULL: LEAVE refused */
+	void *leave_ud;
 	char path[256];            /* the socket's path as bound */
 	int dirfd;                 /* O_PATH of the data dir when path goes through it */
 	int lfd;                   /* listening socket */
@@ -75,5 +77,7 @@ int ctl_do_stat(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_status(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_peers(struct ctl_conn *c, const uint8_t *p, size_t len);
 int ctl_do_search(struct ctl_conn *c, const uint8_t *p, size_t len);
+/* LEAVE: hand on what this node holds (tsn_node_leave), answer, then on_leave. */
+int ctl_do_leave(struct ctl_conn *c, const uint8_t *p, size_t len);
 
 #endif

@@ -35,6 +35,8 @@ static const char usage_text[] =
 "  status                    the running node: id, address, peers, records, chunks,\n"
 "                            bytes in and out (needs tsnd on the data dir)\n"
 "  peers                     the running node's contacts: id and address\n"
+"  leave                     hand what the running node holds to other nodes, then\n"
+"                            stop it (tsnd exits, a mount unmounts)\n"
 "  search [--timeout S] WORDS  files the network has under all these words:\n"
 "                            name, size, URI (tab-separated; needs a node)\n"
 "\n"
@@ -56,7 +58,7 @@ static const struct {
 } commands[] = {
 	{"put", cmd_put}, {"get", cmd_get}, {"cat", cmd_cat}, {"ls", cmd_ls},
 	{"rm", cmd_rm},   {"gc", cmd_gc},   {"stat", cmd_stat}, {"status", cmd_status},
-	{"peers", cmd_peers}, {"search", cmd_search},
+	{"peers", cmd_peers}, {"search", cmd_search}, {"leave", cmd_leave},
 };
 
 void

@@ -210,6 +210,27 @@ cmd_status(struct cli *c, int argc, char **argv)
 	return remote_status(c);
 }
 
+static const char leave_help[] =
+"usage: tsn leave\n"
+"\n"
+"Leave the network gracefully: the node running on the data dir hands every\n"
+"chunk it holds for the network, and your own, to the nodes closest to them\n"
+"(so each keeps r copies without this node), then stops (tsnd exits, a mount\n"
+"unmounts). Prints what was handed on; exit status 1 if some chunk could not\n"
+"be placed anywhere. Needs a running node.\n";
+
+int
+cmd_leave(struct cli *c, int argc, char **argv)
+{
+	int rc = no_args(argc, argv, leave_help);
+
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+	if (cli_attach(c, "leave", 1) != 0)
+		return 1;
+	return remote_leave(c);
+}
+
 int
 cmd_peers(struct cli *c, int argc, char **argv)
 {

@@ -56,6 +56,7 @@ int cmd_rm(struct cli *c, int argc, char **argv);
 int cmd_gc(struct cli *c, int argc, char **argv);
 int cmd_stat(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_leave(struct cli *c, int argc, char **argv);
 int cmd_peers(struct cli *c, int argc, char **argv);
 int cmd_search(struct cli *c, int argc, char **argv);
 
@@ -68,6 +69,7 @@ int remote_rm(struct cli *c, char **uris, int n);
 int remote_gc(struct cli *c);
 int remote_stat(struct cli *c);
 int remote_status(struct cli *c);
+int remote_leave(struct cli *c);
 int remote_peers(struct cli *c);
 
 #endif

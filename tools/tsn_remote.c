@@ -543,3 +543,30 @@ remote_peers(struct cli *c)
 		printf("%s\t%s\n", hex, tsn_addr_format(&p.addr, addr));
 	}
 }
+
+/* ---- leave ---- */
+
+int
+remote_leave(struct cli *c)
+{
+	uint8_t buf[TSN_CTL_SMALL_MAX + 4 + TSN_CTL_TEXT_MAX], type = 0;
+	long n;
+
+	/* Handing everything on may take minutes: the node's own bound is 10. */
+	if (send_frame(c, "leave", TSN_CTL_LEAVE, NULL, 0) != 0)
+		return 1;
+	if ((n = recv_frame(c, "leave", &type, buf, sizeof(buf), 11 * 60 * 1000)) < 0)
+		return 1;
+	if (type == TSN_CTL_ERR)
+		return print_err("leave", NULL, buf, (size_t)n) < 0 ? 1 : 1;
+	if (type != TSN_CTL_OK)
+		return unexpected("leave", type) < 0 ? 1 : 1;
+	if (n != TSN_CTL_LEAVE_OK_LEN) {
+		cli_err("leave", "malformed answer from the node");
+		return 1;
+	}
+	printf("handed %llu chunks on to other nodes (%llu with fewer than r copies, "
+	       "%llu not placed); the node stops\n", (unsigned long long)tsn_get_be64(buf),
+	       (unsigned long long)tsn_get_be64(buf + 8), (unsigned long long)tsn_get_be64(buf + 16));
+	return tsn_get_be64(buf + 16) > 0 ? 1 : 0;
+}

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,9 +226,18 @@ parse_args(int argc, char **argv, struct opts *o)
 	return -1;
 }
 
+/* control on_leave: `tsn leave` handed everything on; stop as on SIGTERM. */
+static void
+left(void *ud)
+{
+	atomic_store((atomic_int *)ud, 1);
+	kill(getpid(), SIGTERM);
+}
+
 static int
 run(const struct opts *o, const sigset_t *sigs)
 {
+	atomic_int has_left = 0; /* `tsn leave` did it: no second leave on exit */
 	struct tsn_store_opts so = {.quota = o->quota};
 	struct tsn_node_opts no;
 	struct tsn_control_opts co;
@@ -274,6 +285,8 @@ run(const struct opts *o, const sigset_t *sigs)
 	co.store = store;
 	co.node = node;
 	co.publisher = pub;
+	co.on_leave = left;
+	co.leave_ud = &has_left;
 	if ((rc = tsn_control_start(&ctl, &co, err, sizeof(err))) != 0) {
 		fprintf(stderr, "tsnd: %s\n", err);
 		goto fail3;
@@ -287,7 +300,7 @@ run(const struct opts *o, const sigset_t *sigs)
 		;
 	tsn_log(TSN_LOG_INFO, "tsnd: signal %d: stopping", sig);
 	tsn_control_stop(ctl);
-	if (o->leave_on_exit) {
+	if (o->leave_on_exit && !atomic_load(&has_left)) {
 		uint64_t handed = 0, short_ = 0, failed = 0;
 		rc = tsn_node_leave(node, 0, &handed, &short_, &failed);
 		fprintf(stderr, "tsnd: leave: %llu chunks handed on, %llu with fewer copies, "
