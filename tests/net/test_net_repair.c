@@ -120,6 +120,17 @@ copies(int k, int except)
 	return total;
 }
 
+/* 1 if stopping node i would leave some chunk with no held or pinned copy:
+ * repair can only restore what has a copy left somewhere. */
+static int
+would_orphan(int i)
+{
+	for (int k = 0; k < NCHUNKS; k++)
+		if (copies(k, i) == 0)
+			return 1;
+	return 0;
+}
+
 static int
 all_at_r(int except, bool report)
 {
@@ -222,8 +233,8 @@ main(void)
 
 	/* ---- KILL holders stop at once (not node 0, nor the small one) ---- */
 	for (int i = 1; i < N && killed < KILL; i++) {
-		if (i == SMALL || copies(0, -1) == 0)
-			continue;
+		if (i == SMALL || would_orphan(i))
+			continue; /* the premise: enough nodes remain */
 		struct count c = {ids[killed * 5 % NCHUNKS], 0};
 		CHECK_INT(tsn_store_chunk_list(nodes[i].st, 1u << TSN_STAT_HELD, count_cb, &c), ==, 0);
 		if (!c.found && i < N - KILL)
