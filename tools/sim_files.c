@@ -9,7 +9,10 @@
  * each chunk is a real lookup of its id, then a transfer from the first
  * live holder the lookup named: one round trip plus the holder's uplink
  * time (--bandwidth). Fetch hops = the most rounds any of its lookups
- * needed to reach a holder. Search comes with the keyword search issue.
+ * needed to reach a holder. Before the fetches every file's keyword
+ * records are put by its owner; after them, random live nodes search
+ * (cfg.searches; sim_search.c). The cores keep a keyword's entries as a
+ * real node does (max_get_records = TSN_SEARCH_HITS_MAX).
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "search.h"
 #include "sim_i.h"
 
 #define CHUNK_BYTES (256u * 1024)
@@ -48,6 +52,9 @@ struct sim_files {
 	uint32_t nchunks;
 	unsigned started, finished, count;
 	bool all_done;
+	struct sim_doc *docs;     /* the files, as search sees them */
+	struct sim_search *ss;
+	uint32_t *res, nres;      /* the last search's results (files) */
 };
 
 struct sf_fetch;
@@ -233,11 +240,60 @@ sim_files_fetch_one(struct sim_files *f, uint32_t file, uint32_t from, FILE *out
 int
 sim_files_search(struct sim_files *f, const char *words_in, FILE *out)
 {
-	(void)f;
-	(void)words_in;
-	fprintf(out, "search: not available yet; it comes with the keyword search issue (issue 6). "
-	        "Use l to list files and g N to fetch one.\n");
-	return -ENOSYS;
+	struct sim *s = f->s;
+	struct sim_search_out o;
+	char first[48];
+	uint32_t from = sim_random_up(s, &s->rng_work);
+	int rc;
+
+	while (*words_in == ' ' || *words_in == '\t')
+		words_in++;
+	if (from == UINT32_MAX) {
+		fprintf(out, "no live node left to search from\n");
+		return -ENETDOWN;
+	}
+	rc = sim_search_one(f->ss, from, words_in, &o);
+	if (rc == -EINVAL) {
+		fprintf(out, "s WORDS: one to %u words of %u characters or more\n",
+		        SIM_SEARCH_WORDS_MAX, TSN_KW_MIN);
+		return rc;
+	}
+	if (rc != 0)
+		return rc;
+	free(f->res);
+	f->res = o.docs;
+	f->nres = (uint32_t)o.n;
+	if (o.n > 0)
+		snprintf(first, sizeof(first), "first result %llu ms", (unsigned long long)o.first_ms);
+	else
+		snprintf(first, sizeof(first), "no result");
+	fprintf(out, "s %s: %zu result%s by node %u in %llu ms virtual (%s), hops %u, "
+	        "%u messages, %u word%s; %s (%zu file%s hold%s every word)\n", words_in, o.n,
+	        o.n == 1 ? "" : "s", from, (unsigned long long)o.last_ms, first, o.hops, o.msgs,
+	        o.words, o.words == 1 ? "" : "s",
+	        o.ok ? "complete" : "INCOMPLETE", o.truth, o.truth == 1 ? "" : "s",
+	        o.truth == 1 ? "s" : "");
+	for (uint32_t i = 0; i < f->nres; i++) {
+		const struct sf_file *fl = &f->files[f->res[i]];
+		fprintf(out, "%5u  %-40s %9.1f KiB  (file %u)\n", i + 1, fl->title,
+		        (double)fl->size / 1024.0, f->res[i] + 1);
+	}
+	if (f->nres > 0)
+		fprintf(out, "g N now fetches result N (1 to %u); l goes back to file numbers\n",
+		        f->nres);
+	return 0;
+}
+
+uint32_t
+sim_files_nresults(const struct sim_files *f)
+{
+	return f->nres;
+}
+
+uint32_t
+sim_files_result(const struct sim_files *f, uint32_t i)
+{
+	return f->res[i];
 }
 
 uint32_t
@@ -354,6 +410,15 @@ run(struct sim_files *f, FILE *out)
 	fprintf(out, "files: %u (%u per node), %u chunks placed at r = %u (%.2f%% at the true r "
 	        "closest); e.g. \"%s\"\n", f->nfiles, s->cfg.files_per_node, f->nchunks,
 	        s->cfg.replicas, f->nchunks ? 100.0 * exact / f->nchunks : 0, f->files[0].title);
+	if ((f->docs = calloc(f->nfiles ? f->nfiles : 1, sizeof(f->docs[0]))) == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < f->nfiles; i++) /* root id: the manifest's */
+		f->docs[i] = (struct sim_doc){.title = f->files[i].title, .owner = f->files[i].owner,
+		                              .size = f->files[i].size,
+		                              .root = f->chunks[f->files[i].first].id};
+	if ((rc = sim_search_new(&f->ss, s, f->docs, f->nfiles)) != 0 ||
+	    (rc = sim_search_publish(f->ss, f->rep, out)) != 0)
+		return rc;
 	s->t_measure = s->now;
 	f->count = s->cfg.fetches;
 	f->all_done = f->count == 0;
@@ -369,7 +434,7 @@ run(struct sim_files *f, FILE *out)
 		exit(1); /* the cores broke their deadlines: a bug, not a figure */
 	}
 	free(B.ft);
-	return 0;
+	return sim_search_batch(f->ss, f->rep, s->cfg.searches, out);
 }
 
 int
@@ -381,14 +446,15 @@ sim_scen_files(const struct sim_cfg *cfg, struct sim_report *rep, FILE *out, FIL
 
 	sim_report_mark(rep);
 	sim_print_header(cfg, out, "files");
-	if ((rc = sim_new(&f.s, cfg, out)) != 0 || (rc = sim_build(f.s)) != 0)
+	if ((rc = sim_new(&f.s, cfg, out)) != 0)
+		goto done;
+	f.s->dopts.max_get_records = TSN_SEARCH_HITS_MAX; /* as net/node.c: a keyword's entries */
+	if ((rc = sim_build(f.s)) != 0)
 		goto done;
 	sim_report_built(rep);
 	if ((rc = run(&f, out)) != 0)
 		goto done;
 	sim_report_table(rep, out);
-	fprintf(out, "search: not in this build (keyword search is issue 6); `s` at the prompt "
-	        "says so\n");
 	sim_print_net(f.s, out);
 	sim_report_wall(rep, out, "files", f.s->n);
 	if (cfg->interactive || tty)
@@ -397,6 +463,9 @@ done:
 	if (rc != 0)
 		fprintf(stderr, "tsn-sim: files: %s\n", strerror(-rc));
 	sim_free(f.s);
+	sim_search_free(f.ss);
+	free(f.docs);
+	free(f.res);
 	free(f.files);
 	free(f.chunks);
 	return rc;

@@ -28,6 +28,7 @@
  *   sim_chunks.c   abstract chunks: placement, repair, retrievability
  *   sim_stats.c    series, percentiles, the summary table, named figures,
  *                  expectations, CSV rows, the header, network and wall lines
+ *   sim_search.c   keyword records of the shared files, searches over them
  *   sim_lookups.c, sim_churn_scen.c, sim_store.c, sim_files.c,
  *   sim_prompt.c, sim_paper.c: the scenarios
  *   tsn_sim.c      main: options and dispatch
@@ -87,6 +88,7 @@ struct sim_cfg {
 	unsigned chunks, records, checks;
 	bool chunks_set;                  /* --chunks given (paper: else 20000) */
 	unsigned files_per_node, fetches;
+	unsigned searches;                /* files: keyword searches measured */
 	double session_s, downtime_s, shape, duration_s, republish_s;
 	bool interactive;
 	const char *sizes;                /* paper: comma-separated N */
@@ -192,6 +194,9 @@ struct sim_op {
 	size_t nres;                /* lookup: result, closest first (node indices) */
 	uint32_t res[TSN_WIRE_NODES_MAX];
 	size_t nrecs;               /* get: records found */
+	/* get: handed the records found just before done runs (NULL: not wanted) */
+	void (*recs_fn)(struct sim *s, struct sim_op *op, const struct tsn_record *recs,
+	                size_t n);
 	struct sim_q *q;            /* queries sent */
 	size_t nq, capq;
 	uint32_t *dk;               /* depth of each contact learned (open addressing) */
@@ -510,14 +515,62 @@ struct sim_files;
 int sim_files_fetch_one(struct sim_files *f, uint32_t file, uint32_t from, FILE *out);
 uint32_t sim_files_count(const struct sim_files *f);
 /*
- * Search the shared files by title words and print the results. The hook
- * of the keyword search issue: today it says search is not there yet and
- * returns -ENOSYS (it must never make results up).
+ * Search the shared files by title words from a random live node (real
+ * keyword records, sim_search.c) and print the results, numbered; they
+ * become what `g N` refers to. 0, -EINVAL (no word) or -ENOMEM.
  */
 int sim_files_search(struct sim_files *f, const char *words, FILE *out);
+/* Results of the last search: how many, and the file (0-based) of result i (0-based). */
+uint32_t sim_files_nresults(const struct sim_files *f);
+uint32_t sim_files_result(const struct sim_files *f, uint32_t i);
 /* One listing line for file (0-based): number, title, size, chunks, owner. */
 void sim_files_describe(const struct sim_files *f, uint32_t file, char *buf, size_t cap);
 struct sim *sim_files_world(struct sim_files *f);
+/*
+ * sim_search.c: keyword search over the shared files. Every file's title
+ * gives its keywords (tsn_keywords_from_name); per keyword one real
+ * KEYWORD record (sealed entry, slot key from the owner's secret, signed
+ * by the word's key pair, as net/publish.c builds them) is put from the
+ * owner through its core. A search runs one get per query word on the
+ * searching node, opens each entry with its word and intersects by
+ * (root id, name), as net/search.c does.
+ */
+struct sim_doc {
+	const char *title;          /* the file name */
+	uint32_t owner;
+	uint64_t size;
+	const uint8_t *root;        /* its root id (TSN_ID_LEN bytes, distinct per doc) */
+};
+#define SIM_SEARCH_WORDS_MAX 8
+struct sim_search_out {
+	uint32_t *docs;             /* results (doc indices), in doc order; caller frees */
+	size_t n;
+	size_t truth;               /* docs whose keywords hold every query word */
+	size_t missed, extra;       /* truth not found; results outside the truth */
+	unsigned words, hops, msgs;
+	uint64_t first_ms, last_ms; /* virtual latency to the first and last result */
+	bool ok;                    /* every truth found, nothing else, every get ran */
+};
+struct sim_search;
+/* Index docs (borrowed until free); secrets and nonces from a generator of the seed. */
+int sim_search_new(struct sim_search **out, struct sim *s, const struct sim_doc *docs,
+                   uint32_t n);
+void sim_search_free(struct sim_search *ss);
+/* Put every doc's keyword records from its owner (group "kwput"); prints one line. */
+int sim_search_publish(struct sim_search *ss, struct sim_report *rep, FILE *out);
+/*
+ * One search of query from node `from`, run to its end in virtual time.
+ * 0, -EINVAL (no word, or more than SIM_SEARCH_WORDS_MAX) or -ENOMEM.
+ */
+int sim_search_one(struct sim_search *ss, uint32_t from, const char *query,
+                   struct sim_search_out *o);
+/*
+ * `count` searches (group "search"), cfg.rate per second, by random live
+ * nodes for one or two words of a random doc's title (alternately); adds
+ * search.first_ms, search.last_ms, search.hops, search.msgs. 0 or -ENOMEM.
+ */
+int sim_search_batch(struct sim_search *ss, struct sim_report *rep, unsigned count, FILE *out);
+
 /* sim_prompt.c: read commands from in until q or its end (prompt shown when tty). */
 int sim_prompt(struct sim_files *f, FILE *in, FILE *out, bool tty);
 

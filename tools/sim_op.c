@@ -288,11 +288,13 @@ sim_op_lookup_done(void *ud, void *op_ud, int status, const struct tsn_contact *
 void
 sim_op_get_done(void *ud, void *op_ud, int status, const struct tsn_record *recs, size_t n)
 {
+	struct sim_node *nd = ud;
 	struct sim_op *op = op_ud;
 
-	(void)recs;
 	op->nrecs = n;
-	finish(ud, op, status);
+	if (op->recs_fn != NULL && n > 0 && !nd->s->closing)
+		op->recs_fn(nd->s, op, recs, n);
+	finish(nd, op, status);
 }
 
 void

@@ -5,9 +5,11 @@
  * and its virtual clock between commands, so the same input after the same
  * seed prints the same output.
  *
- *   g N        fetch file N from a random live node: hops, virtual time
- *   l [N]      list 10 files from number N (default 1)
- *   s WORDS    search: comes with the keyword search issue; says so
+ *   g N        fetch file N from a random live node: hops, virtual time;
+ *              after a search with results, result N of that search
+ *   l [N]      list 10 files from number N (default 1); g N means file N again
+ *   s WORDS    search by title words from a random live node: results
+ *              numbered, virtual latency, hops
  *   h          help
  *   q          quit (also end of input)
  */
@@ -20,9 +22,10 @@
 
 static const char help_text[] =
 "commands:\n"
-"  g N       fetch file N (from a random live node); prints hops and virtual time\n"
-"  l [N]     list 10 files starting at number N (default 1)\n"
-"  s WORDS   search by title words (not yet: comes with the keyword search issue)\n"
+"  g N       fetch file N (from a random live node); prints hops and virtual time;\n"
+"            after a search with results: result N of that search\n"
+"  l [N]     list 10 files starting at number N (default 1); g N: file N again\n"
+"  s WORDS   search by title words (all of them) from a random live node\n"
 "  h         this help\n"
 "  q         quit\n";
 
@@ -65,6 +68,7 @@ sim_prompt(struct sim_files *f, FILE *in, FILE *out, bool tty)
 	struct sim *s = sim_files_world(f);
 	char line[512];
 	int rc = 0;
+	bool results = false;   /* g N: result N of the last search */
 
 	fprintf(out, "files: %u; type h for help\n", sim_files_count(f));
 	for (;;) {
@@ -108,15 +112,26 @@ sim_prompt(struct sim_files *f, FILE *in, FILE *out, bool tty)
 			break;
 		case 'l':
 			list(f, arg, out);
+			results = false;
 			break;
 		case 's':
-			(void)sim_files_search(f, arg, out);
+			if ((rc = sim_files_search(f, arg, out)) == -ENOMEM)
+				goto out;
+			rc = 0;
+			results = sim_files_nresults(f) > 0;
 			break;
 		case 'g': {
-			uint32_t n = file_number(arg, sim_files_count(f)), from;
+			uint32_t count = results ? sim_files_nresults(f) : sim_files_count(f);
+			uint32_t n = file_number(arg, count), from;
 			if (n == 0) {
-				fprintf(out, "g N: N is a file number from 1 to %u\n", sim_files_count(f));
+				fprintf(out, "g N: N is a %s number from 1 to %u\n",
+				        results ? "search result" : "file", count);
 				break;
+			}
+			if (results) {
+				uint32_t file = sim_files_result(f, n - 1);
+				fprintf(out, "result %u is file %u\n", n, file + 1);
+				n = file + 1;
 			}
 			if ((from = sim_random_up(s, &s->rng_work)) == UINT32_MAX) {
 				fprintf(out, "no live node left to fetch from\n");

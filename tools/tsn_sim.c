@@ -62,6 +62,7 @@ static const char usage_text[] =
 "                         (default 1000)\n"
 "      --files N          files: files per node (default 2)\n"
 "      --fetches N        files: fetches measured (default 200)\n"
+"      --searches N       files: keyword searches measured (default 200)\n"
 "      --session S        churn: median session, seconds (default 1800)\n"
 "      --downtime S       churn: median downtime, seconds (default 1800)\n"
 "      --shape K          churn: Weibull shape (default 0.6)\n"
@@ -106,6 +107,7 @@ sim_cfg_default(struct sim_cfg *c)
 	c->checks = 1000;
 	c->files_per_node = 2;
 	c->fetches = 200;
+	c->searches = 200;
 	c->session_s = 1800;
 	c->downtime_s = 1800;
 	c->shape = 0.6;
@@ -181,8 +183,8 @@ parse_expect(struct sim_cfg *c, const char *arg)
 enum {
 	O_K = 256, O_ALPHA, O_LATENCY, O_SIGMA, O_LOSS, O_BW, O_PART, O_REAL, O_FAST, O_JOINAUTO,
 	O_STAGGER, O_SETTLE, O_INFLIGHT, O_PKTS, O_RATE, O_DEAD, O_FAIL, O_CHUNKS, O_RECORDS,
-	O_CHECKS, O_FILES, O_FETCHES, O_SESSION, O_DOWN, O_SHAPE, O_DURATION, O_REPUB, O_PAPER,
-	O_SIZES, O_DEADN, O_STOREN, O_CSV, O_EXPECT,
+	O_CHECKS, O_FILES, O_FETCHES, O_SEARCHES, O_SESSION, O_DOWN, O_SHAPE, O_DURATION, O_REPUB,
+	O_PAPER, O_SIZES, O_DEADN, O_STOREN, O_CSV, O_EXPECT,
 };
 
 static const struct option longopts[] = {
@@ -194,7 +196,8 @@ static const struct option longopts[] = {
 	{"max-packets", 1, 0, O_PKTS}, {"lookups", 1, 0, 'l'}, {"rate", 1, 0, O_RATE},
 	{"dead", 1, 0, O_DEAD}, {"replicas", 1, 0, 'r'}, {"fail", 1, 0, O_FAIL},
 	{"chunks", 1, 0, O_CHUNKS}, {"records", 1, 0, O_RECORDS}, {"checks", 1, 0, O_CHECKS},
-	{"files", 1, 0, O_FILES}, {"fetches", 1, 0, O_FETCHES}, {"session", 1, 0, O_SESSION},
+	{"files", 1, 0, O_FILES}, {"fetches", 1, 0, O_FETCHES}, {"searches", 1, 0, O_SEARCHES},
+	{"session", 1, 0, O_SESSION},
 	{"downtime", 1, 0, O_DOWN}, {"shape", 1, 0, O_SHAPE}, {"duration", 1, 0, O_DURATION},
 	{"republish", 1, 0, O_REPUB}, {"interactive", 0, 0, 'i'}, {"paper", 0, 0, O_PAPER},
 	{"sizes", 1, 0, O_SIZES}, {"dead-nodes", 1, 0, O_DEADN}, {"store-nodes", 1, 0, O_STOREN},
@@ -252,6 +255,10 @@ one_option(struct sim_cfg *c, int ch, const char *a, bool *paper)
 	case O_CHECKS: rc = parse_u("--checks", a, 10000000, &u); c->checks = (unsigned)u; break;
 	case O_FILES: rc = parse_u("--files", a, 1000, &u); c->files_per_node = (unsigned)u; break;
 	case O_FETCHES: rc = parse_u("--fetches", a, 10000000, &u); c->fetches = (unsigned)u; break;
+	case O_SEARCHES:
+		rc = parse_u("--searches", a, 10000000, &u);
+		c->searches = (unsigned)u;
+		break;
 	case O_SESSION: rc = parse_d("--session", a, 1, 1e7, &c->session_s); break;
 	case O_DOWN: rc = parse_d("--downtime", a, 1, 1e7, &c->downtime_s); break;
 	case O_SHAPE: rc = parse_d("--shape", a, 0.1, 10, &c->shape); break;

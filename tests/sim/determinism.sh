@@ -22,9 +22,11 @@ same() { # a b
 	fi
 }
 
-for scen in churn lookups; do
+for scen in churn lookups files; do
 	if [ "$scen" = churn ]; then
 		set -- churn -n 200 -l 100 --duration 600 --records 20
+	elif [ "$scen" = files ]; then # keyword records and searches (CSV: search rows)
+		set -- files -n 100 --files 1 --fetches 10 --searches 30
 	else
 		set -- lookups -n 200 -l 200 --fast-join --loss 2% --bandwidth 2000 \
 			--partition 0.2,0.5,2 --dead 0.1
