@@ -244,11 +244,19 @@ on_find_node(struct tsn_dht *d, uint64_t now, const struct tsn_addr *from, const
 static int
 on_find_value(struct tsn_dht *d, uint64_t now, const struct tsn_addr *from, const struct tsn_msg *req)
 {
-	size_t total, n, packed;
+	size_t total, n, packed, start = req->u.find_value.cursor;
 	struct tsn_wire_hdr h;
 
-	n = tsn_recstore_get(d->rs, now, req->u.find_value.key, req->u.find_value.cursor, d->blobs,
+	n = tsn_recstore_get(d->rs, now, req->u.find_value.key, start, d->blobs,
 	                     TSN_WIRE_VALUES_MAX, &total);
+	if (total > 0 && start >= total) {
+		/* A cursor past the end wraps: a get starts each holder at another
+		 * offset (lookup.c), so that together they return more than the
+		 * first few pages every holder has alike. */
+		start %= total;
+		n = tsn_recstore_get(d->rs, now, req->u.find_value.key, start, d->blobs,
+		                     TSN_WIRE_VALUES_MAX, &total);
+	}
 	if (total == 0) {
 		reply_nodes(d, from, req, req->u.find_value.key);
 		return 0;
@@ -257,7 +265,7 @@ on_find_value(struct tsn_dht *d, uint64_t now, const struct tsn_addr *from, cons
 	h.txid = req->h.txid;
 	memcpy(h.sender, d->o.id, TSN_ID_LEN);
 	send_reply(d, from, d->buf,
-	           tsn_wire_encode_values(&h, d->blobs, n, req->u.find_value.cursor, total, d->buf,
+	           tsn_wire_encode_values(&h, d->blobs, n, start, total, d->buf,
 	                                  sizeof(d->buf), &packed));
 	return 0;
 }

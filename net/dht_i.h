@@ -40,6 +40,8 @@ struct dht_cand {
 	uint8_t state;
 	uint8_t pages;   /* VALUES pages asked for */
 	uint8_t tries;   /* queries sent to it (pages included) */
+	uint16_t first;  /* VALUES: the cursor its paging started at */
+	bool wrapped;    /* VALUES: paging went past the end back to 0 */
 };
 
 struct dht_op {

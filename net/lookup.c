@@ -327,8 +327,20 @@ step(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 		struct dht_cand *c = &op->cand[i];
 		if (c->state == C_FAILED)
 			continue;
-		if (c->state == C_NEW)
-			send_query(d, now, op, i, 0);
+		if (c->state == C_NEW) {
+			/*
+			 * Every holder of a key returns its records in much the
+			 * same order, a few per datagram and max_pages pages each:
+			 * all starting at 0, a get saw the same ~16 keyword
+			 * entries from every holder (tsn-sim files). Each holder
+			 * starts at another offset instead (the holder wraps a
+			 * cursor past its end), and pages on past its end back
+			 * to where it started.
+			 */
+			c->first = (uint16_t)((i % 16) * 16);
+			c->wrapped = false;
+			send_query(d, now, op, i, c->first);
+		}
 		if (c->state != C_FAILED)
 			seen++;
 	}
@@ -405,10 +417,18 @@ lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct
 		if (ci >= 0) {
 			struct dht_cand *c = &op->cand[ci];
 			c->state = C_ANSWERED;
-			if (m->u.values.next != 0 && c->pages + 1u < d->o.max_pages &&
+			uint16_t nx = m->u.values.next;
+			bool more = nx != 0;
+			if (!more && c->first != 0 && !c->wrapped) {
+				c->wrapped = true; /* at the end: go on from 0 */
+				more = true;
+			} else if (c->wrapped && nx >= c->first) {
+				more = false; /* back where it started */
+			}
+			if (more && c->pages + 1u < d->o.max_pages &&
 			    !((op->flags & TSN_DHT_GET_FIRST) && op->nrecs > 0)) {
 				c->pages++;
-				send_query(d, now, op, (size_t)ci, m->u.values.next);
+				send_query(d, now, op, (size_t)ci, nx);
 				if (c->state != C_INFLIGHT)
 					c->state = C_ANSWERED;
 			}
