@@ -41,6 +41,9 @@ int cli_parse_uri(const char *cmd, const char *arg, struct tsn_uri *out);
 int cli_write_all(int fd, const uint8_t *p, size_t n);
 /* A temp file next to out (tmp: its name, len bytes). Returns the fd or -errno. */
 int cli_open_temp(const char *out, char *tmp, size_t len);
+/* fsync and close fd (always closed), then rename tmp to out. Prints the
+ * reason and returns -errno on failure (tmp is left for the caller to unlink). */
+int cli_finish_temp(const char *cmd, int fd, const char *tmp, const char *out);
 /* The line `tsn ls` prints for a file. */
 void cli_print_file(const struct tsn_file_info *f);
 /* What `tsn stat` prints; disk_free UINT64_MAX = unknown. */

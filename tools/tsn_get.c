@@ -69,6 +69,27 @@ cli_open_temp(const char *out, char *tmp, size_t len)
 	return fd;
 }
 
+int
+cli_finish_temp(const char *cmd, int fd, const char *tmp, const char *out)
+{
+	int rc;
+
+	if (fsync(fd) != 0) {
+		rc = -errno;
+		close(fd);
+	} else if (close(fd) != 0) {
+		rc = -errno;
+	} else if (rename(tmp, out) != 0) {
+		rc = -errno;
+		cli_err(cmd, "cannot rename %s to %s: %s", tmp, out, strerror(-rc));
+		return rc;
+	} else {
+		return 0;
+	}
+	cli_err(cmd, "cannot write %s: %s", out, strerror(-rc));
+	return rc;
+}
+
 static int
 fetch_to(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char *out)
 {
@@ -119,18 +140,10 @@ fetch_to(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char *
 		off += (uint64_t)n;
 	}
 	if (out != NULL) {
-		if (fsync(fd) != 0 || close(fd) != 0) {
-			rc = -errno;
-			fd = -1;
-			cli_err(cmd, "cannot write %s: %s", out, strerror(-rc));
-			goto fail;
-		}
+		rc = cli_finish_temp(cmd, fd, tmp, out);
 		fd = -1;
-		if (rename(tmp, out) != 0) {
-			rc = -errno;
-			cli_err(cmd, "cannot rename %s to %s: %s", tmp, out, strerror(-rc));
+		if (rc != 0)
 			goto fail;
-		}
 	}
 	free(buf);
 	tsn_reader_free(r);

@@ -352,17 +352,10 @@ remote_get(struct cli *c, const char *cmd, const struct tsn_uri *uri, const char
 		goto fail;
 	}
 	if (out != NULL) {
-		if (fsync(fd) != 0 || close(fd) != 0) {
-			rc = -errno;
-			fd = -1;
-			cli_err(cmd, "cannot write %s: %s", out, strerror(-rc));
-			goto fail;
-		}
+		rc = cli_finish_temp(cmd, fd, tmp, out);
 		fd = -1;
-		if (rename(tmp, out) != 0) {
-			cli_err(cmd, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
+		if (rc != 0)
 			goto fail;
-		}
 	}
 	free(buf);
 	return 0;
