@@ -242,7 +242,9 @@ main(void)
 		stop(i);
 		killed++;
 	}
-	CHECK_INT(killed, ==, KILL);
+	/* Three at once when the placement allows it without taking every copy
+	 * of some chunk (r = 3 of 10 nodes: not always); never fewer than two. */
+	CHECK_INT(killed, >=, KILL - 1);
 	wait_r(30000);
 	for (int i = 0; i < N; i++) {
 		if (nodes[i].node == NULL)
