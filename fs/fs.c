@@ -131,6 +131,80 @@ fs_special_init(struct tsn_fs *fs)
 	return 0;
 }
 
+/* Undo mountinfo's octal escapes (\040 for a space...) in place. */
+static void
+unescape(char *s)
+{
+	char *w = s;
+
+	for (; *s != '\0'; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
+		    s[3] >= '0' && s[3] <= '7') {
+			*w++ = (char)((s[1] - '0') << 6 | (s[2] - '0') << 3 | (s[3] - '0'));
+			s += 3;
+		} else
+			*w++ = *s;
+	}
+	*w = '\0';
+}
+
+/* The device (major:minor) of the fuse.tsn mount at mnt, from mountinfo: a
+ * stat of the mount point would be a request to this very process. */
+static int
+mount_dev(const char *mnt, unsigned *maj, unsigned *min)
+{
+	char line[8192], mp[4096];
+	const char *sep;
+	unsigned a, b;
+	int found = 0;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*s %*s %u:%u %*s %4095s", &a, &b, mp) != 3)
+			continue;
+		if ((sep = strstr(line, " - ")) == NULL || strncmp(sep + 3, "fuse.tsn ", 9) != 0)
+			continue;
+		unescape(mp);
+		if (strcmp(mp, mnt) == 0) {
+			*maj = a; /* the last one: a mount stacked on an older one */
+			*min = b;
+			found = 1;
+		}
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+void
+fs_readahead_apply(struct tsn_fs *fs)
+{
+	char path[64], val[16];
+	unsigned maj, min;
+	int fd, n, rc;
+
+	if (fs->ra_kb == 0 || fs->mountpoint == NULL || atomic_exchange(&fs->ra_tried, 1) != 0)
+		return;
+	if ((rc = mount_dev(fs->mountpoint, &maj, &min)) < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	n = snprintf(val, sizeof(val), "%u\n", fs->ra_kb);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = write(fd, val, (size_t)n) == n ? 0 : -errno;
+	close(fd);
+	if (rc < 0)
+		goto fail;
+	tsn_log(TSN_LOG_DEBUG, "mount: read-ahead %u KiB (%s)", fs->ra_kb, path);
+	return;
+fail:
+	tsn_log(TSN_LOG_INFO, "mount: cannot set the read-ahead to %u KiB: %s (the kernel's "
+	        "stays)", fs->ra_kb, strerror(-rc));
+}
+
 static void
 fs_init(void *ud, struct fuse_conn_info *conn)
 {

@@ -31,6 +31,7 @@
 
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -56,6 +57,7 @@
 #define FS_SEARCHES_MAX 32              /* search/ folders kept */
 #define FS_SEARCH_WAIT_MS 1500          /* a first lookup waits this long for results */
 #define FS_SEARCH_RUN_MS 10000          /* a search collects results this long */
+#define FS_READAHEAD_KB 1024            /* the mount's kernel read-ahead (readahead=) */
 
 /* Fixed inode numbers. Namespace nodes use their persistent id (root = 1);
  * the others live above FS_SYNTH, uri/ entries from FS_SYNTH_DYN on. */
@@ -152,6 +154,10 @@ struct tsn_fs {
 	unsigned search_threads;      /* searches running (under mu) */
 	int search_stop;              /* quiescing: no new search */
 	pthread_cond_t search_cv;     /* with mu: a search ended */
+
+	const char *mountpoint;       /* borrowed (mount_tsn.c); NULL: none known */
+	unsigned ra_kb;               /* read-ahead to set, 0: the kernel's */
+	atomic_int ra_tried;          /* fs_readahead_apply ran */
 };
 
 /* One open file. */
@@ -191,6 +197,10 @@ int fs_reserved_name(const struct fs_node *parent, const char *name);
 int fs_special_init(struct tsn_fs *fs);
 /* 0, or -ENAMETOOLONG / -EINVAL (empty, '/', "." or ".."). */
 int fs_check_name(const char *name);
+/* Once per mount, from an operation (after FUSE's INIT, which caps it):
+ * set the mount's read-ahead to fs->ra_kb in sysfs (needs root; a failure
+ * is logged at info level and leaves the kernel's). */
+void fs_readahead_apply(struct tsn_fs *fs);
 
 /* ---- ops_file.c, ops_dir.c: open handles ---- */
 /* Free whatever handles the kernel left open (at the end). */

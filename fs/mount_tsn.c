@@ -188,6 +188,8 @@ serve(struct run *r, const sigset_t *sigs)
 		fail(r, "%s", err);
 		goto out3;
 	}
+	fs->mountpoint = r->mountpoint;
+	fs->ra_kb = r->o.readahead_set ? r->o.readahead_kb : FS_READAHEAD_KB;
 	if ((se = session_new(r, fs)) == NULL) {
 		fail(r, "cannot start FUSE with options '%s'", r->o.fuse_opts);
 		goto out4;

@@ -134,6 +134,7 @@ fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_node *n;
 	int rc = 0;
 
+	fs_readahead_apply(fs);
 	pthread_mutex_lock(&fs->mu);
 	n = fs_node_get(fs, ino);
 	if (n == NULL)

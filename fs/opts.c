@@ -34,6 +34,9 @@ static const char usage[] =
 "     replicas=R       nodes each chunk is placed at (1..20, default 5)\n"
 "     timeout=SECONDS  bound of one network wait: a chunk nobody returns in\n"
 "                      time fails the read with EIO (1..3600, default 30)\n"
+"     readahead=KB     the mount's kernel read-ahead, set in sysfs at the first\n"
+"                      open (needs root; 0..65536, default 1024; 0 keeps the\n"
+"                      kernel's 128): larger reads, fewer requests\n"
 "     FUSE and mount options, passed on: allow_other, allow_root,\n"
 "                      default_permissions (always on), auto_unmount, ro, rw,\n"
 "                      nosuid, suid, nodev, dev, noexec, exec, noatime, atime,\n"
@@ -147,6 +150,11 @@ one(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 		if (parse_long(v, 1, 3600, &n) != 0)
 			goto bad;
 		o->timeout_ms = (uint32_t)n * 1000;
+	} else if (IS("readahead")) {
+		if (parse_long(v, 0, 65536, &n) != 0)
+			goto bad;
+		o->readahead_kb = (unsigned)n;
+		o->readahead_set = 1;
 	} else if (strcmp(opt, "debug") == 0) {
 		o->debug = o->foreground = 1;
 	} else if (in(ignored, opt, 0) || strncmp(opt, "x-", 2) == 0 ||

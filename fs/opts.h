@@ -6,7 +6,7 @@
  *
  * OPTIONS is a comma-separated list, -o may be repeated. TSN's own options
  * (datadir=, port=, host=, bootstrap= (repeatable), quota=, replicas=,
- * timeout=) are checked here; the FUSE and mount options libfuse knows
+ * timeout=, readahead=) are checked here; the FUSE and mount options libfuse knows
  * (allow_other, default_permissions, ro, nosuid, ...) are collected to be
  * passed on; fstab-only words (defaults, noauto, user, nofail, _netdev,
  * x-*, comment=) are dropped. Anything else is an error.
@@ -34,6 +34,8 @@ struct tsn_mount_opts {
 	uint32_t timeout_ms;          /* network wait bound */
 	int foreground, debug, help;
 	char fuse_opts[TSN_MOUNT_PATH_MAX]; /* comma-separated, passed to libfuse */
+	unsigned readahead_kb;        /* readahead=, when readahead_set (0: the kernel's) */
+	int readahead_set;
 };
 
 /*

@@ -3,9 +3,10 @@
  *
  *   CLEAN    the committed content: node->uri (or empty without one)
  *   EMPTY    truncated to 0, not committed yet
- *   STREAM   written sequentially from offset 0 into an encoder (2 threads):
- *            chunks are encoded and stored (pending) as they fill, so a
- *            1 GiB cp holds a few chunks of memory
+ *   STREAM   written sequentially from offset 0 into an encoder (2 threads,
+ *            which also store what they encode: the FUSE thread only copies
+ *            data in): chunks are encoded and stored (pending) as they
+ *            fill, so a 1 GiB cp holds a few chunks of memory
  *   STAGING  any other write pattern (overwrite, append to committed
  *            content, holes, truncate to non-zero, a read while streaming):
  *            an unlinked temp file under DATADIR/fs-staging holding the
@@ -120,7 +121,8 @@ put_block(void *ud, const struct tsn_chunk_ref *ref, int kind, const uint8_t *bl
 static int
 encoder_new(struct tsn_fs *fs, struct tsn_encoder **enc)
 {
-	struct tsn_encoder_opts eo = {.threads = FS_ENCODER_THREADS};
+	/* put_block is thread-safe: the encoder's threads store the blocks. */
+	struct tsn_encoder_opts eo = {.threads = FS_ENCODER_THREADS, .put_mt = 1};
 
 	return tsn_encoder_new(enc, &eo, put_block, fs);
 }

@@ -66,8 +66,9 @@ unsigned tsn_tree_depth(uint64_t size, uint32_t chunk_size);
 
 /*
  * Called once per finished block, children before parents, data blocks in
- * file order. block is borrowed for the call. Return 0, or -errno to stop
- * the encode (tsn_encoder_write/finish then return that error).
+ * file order (in any order with put_mt, see below). block is borrowed for
+ * the call. Return 0, or -errno to stop the encode (tsn_encoder_write/finish
+ * then return that error).
  */
 typedef int (*tsn_put_fn)(void *ud, const struct tsn_chunk_ref *ref, int kind,
                           const uint8_t *block, size_t len);
@@ -76,6 +77,9 @@ struct tsn_encoder_opts {
 	const struct tsn_secret *conv; /* borrowed; NULL = tsn_secret_public */
 	uint32_t chunk_size;           /* 0 = TSN_CHUNK_DEFAULT */
 	unsigned threads;              /* encoding threads (at most 64); 0 or 1 = the caller's */
+	int put_mt;                    /* put is thread-safe: with threads > 1, each encoding
+	                                  thread puts the data blocks it made (in any order);
+	                                  nodes are still put by the caller's thread */
 };
 
 struct tsn_encoder;
@@ -83,9 +87,12 @@ struct tsn_encoder;
 /*
  * New encoder; opts NULL = all defaults. With threads = T > 1 it starts T
  * threads that encode data chunks while the caller copies data in and hands
- * blocks on; put is still called only from the caller's thread, in order.
- * Memory: T + 1 slots of (chunk size + TSN_BLOCK_MAX), one with T = 1, plus
- * one node per level; at most T whole chunks wait for put when a call returns.
+ * blocks on; put is called only from the caller's thread, in order, unless
+ * put_mt (then the T threads put data blocks as they finish them, so slow
+ * puts run in parallel and off the caller's thread).
+ * Memory: T + 1 slots (2T + 2 with put_mt) of (chunk size + TSN_BLOCK_MAX),
+ * one with T = 1, plus one node per level; at most that many whole chunks
+ * less one wait for put when a call returns.
  * Returns 0 or -EINVAL (bad chunk size, put NULL) / -ENOMEM / -EAGAIN (no
  * thread); *out NULL on failure. One thread at a time may call the encoder.
  */

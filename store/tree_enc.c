@@ -6,7 +6,11 @@
  * when a whole chunk is there). With T threads there are T workers and a
  * ring of T + 1 slots: the caller fills a slot, queues it, and hands the
  * finished blocks to put in file order from the ring's tail, so the workers
- * encode while the caller copies and puts. A node is emitted lazily, when an
+ * encode while the caller copies and puts. With put_mt the workers put the
+ * blocks themselves (the put of a chunk body, a file create and write, costs
+ * about half as much as its encode) and the ring has 2T + 2 slots, so the
+ * caller only copies and lists refs from the tail in file order; a slot is
+ * reused once its ref is listed. A node is emitted lazily, when an
  * entry arrives for it and it is already full, so the node left alone at the
  * top at the end is the root. Memory: the slots (chunk + block each) plus
  * one node per level.
@@ -55,6 +59,7 @@ struct tsn_encoder {
 	tsn_put_fn put;
 	void *ud;
 	struct tsn_codec *codec; /* the caller's: nodes, and data with one thread */
+	bool put_mt;             /* workers put the data blocks (threads > 1 only) */
 
 	unsigned nslots;         /* 1, or threads + 1 */
 	struct enc_slot *slots;
@@ -101,6 +106,11 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&e->mu);
 		s->rc = tsn_codec_encode(w->codec, &e->conv, TSN_BLOCK_DATA, s->src, s->len, s->out,
 		                         &s->ref);
+		if (e->put_mt && s->rc > 0) {
+			int rc = e->put(e->ud, &s->ref, TSN_BLOCK_DATA, s->out, (size_t)s->rc);
+			if (rc != 0)
+				s->rc = rc < 0 ? rc : -EIO;
+		}
 		pthread_mutex_lock(&e->mu);
 		s->state = SLOT_DONE;
 		pthread_cond_signal(&e->done);
@@ -174,7 +184,8 @@ hand_on(struct tsn_encoder *e, struct enc_slot *s)
 
 	if (s->rc < 0)
 		return (int)s->rc;
-	if ((rc = e->put(e->ud, &s->ref, TSN_BLOCK_DATA, s->out, (size_t)s->rc)) != 0)
+	if (!(e->put_mt && e->nworkers > 0) &&
+	    (rc = e->put(e->ud, &s->ref, TSN_BLOCK_DATA, s->out, (size_t)s->rc)) != 0)
 		return rc < 0 ? rc : -EIO;
 	/* The block is handed on: its buffer is free for nodes. */
 	return add_ref(e, 0, &s->ref, s->len, s->out);
@@ -336,7 +347,8 @@ tsn_encoder_new(struct tsn_encoder **out, const struct tsn_encoder_opts *opts,
 	e->max_size = tsn_tree_max_size(cs);
 	e->put = put;
 	e->ud = ud;
-	e->nslots = t > 1 ? t + 1 : 1;
+	e->put_mt = t > 1 && opts->put_mt;
+	e->nslots = t == 1 ? 1 : e->put_mt ? 2 * t + 2 : t + 1;
 	rc = -ENOMEM;
 	if ((e->codec = tsn_codec_new()) == NULL)
 		goto fail;

@@ -4,6 +4,7 @@
  * tampering, missing blocks, shape checks, walk, bounded memory.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -619,6 +620,83 @@ test_bounded(void)
 	free(data);
 }
 
+/* put_mt: the encoding threads put the data blocks, here under a lock. */
+struct mt_map {
+	pthread_mutex_t mu;
+	struct map *m;
+};
+
+static int
+put_mt_cb(void *ud, const struct tsn_chunk_ref *ref, int kind, const uint8_t *block, size_t len)
+{
+	struct mt_map *mm = ud;
+	int rc;
+
+	pthread_mutex_lock(&mm->mu);
+	rc = put_cb(mm->m, ref, kind, block, len);
+	pthread_mutex_unlock(&mm->mu);
+	return rc;
+}
+
+static unsigned
+mt_puts(struct mt_map *mm)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&mm->mu);
+	n = mm->m->nputs;
+	pthread_mutex_unlock(&mm->mu);
+	return n;
+}
+
+static void
+test_put_mt(void)
+{
+	const size_t size = 23u * TSN_CHUNK_MAX + 12345, step = 100000;
+	uint8_t *data = make_data(size, false);
+	struct tsn_uri one = round_trip(data, size, 0, 1, 0, 0), uri;
+
+	for (unsigned threads = 2; threads <= 3; threads++) {
+		struct mt_map mm = {.m = map_new()};
+		struct tsn_encoder_opts o = {.threads = threads, .put_mt = 1};
+		struct tsn_encoder *e;
+		int rc = 0;
+
+		CHECK_INT(pthread_mutex_init(&mm.mu, NULL), ==, 0);
+		CHECK_INT(tsn_encoder_new(&e, &o, put_mt_cb, &mm), ==, 0);
+		for (size_t off = 0; off < size; off += step) {
+			size_t n = step < size - off ? step : size - off;
+			CHECK_INT(tsn_encoder_write(e, data + off, n), ==, 0);
+			/* At most 2T + 1 whole chunks wait in the encoder. */
+			CHECK_U64(mt_puts(&mm) + 2 * threads + 1, >=, (off + n) / TSN_CHUNK_MAX);
+		}
+		CHECK_INT(tsn_encoder_finish(e, &uri), ==, 0);
+		tsn_encoder_free(e);
+		/* The same URI as one thread; every node came after its children. */
+		CHECK_MEM(uri.id, one.id, TSN_ID_LEN);
+		CHECK_MEM(uri.key, one.key, TSN_KEY_LEN);
+		CHECK_U64(uri.size, ==, size);
+		CHECK_U64(mm.m->nputs, ==, tsn_tree_chunks(size, TSN_CHUNK_DEFAULT) + 1);
+		read_back(mm.m, &uri, data, size, TSN_CHUNK_DEFAULT, 10);
+		map_free(mm.m);
+
+		/* A put that fails in a worker fails the encode with its error. */
+		mm.m = map_new();
+		mm.m->fail_at = 5;
+		CHECK_INT(tsn_encoder_new(&e, &o, put_mt_cb, &mm), ==, 0);
+		for (size_t off = 0; off < size && rc == 0; off += step)
+			rc = tsn_encoder_write(e, data + off, step < size - off ? step : size - off);
+		if (rc == 0)
+			rc = tsn_encoder_finish(e, &uri);
+		CHECK_INT(rc, ==, -ENOSPC);
+		CHECK_INT(tsn_encoder_write(e, data, 1), ==, -ENOSPC);
+		tsn_encoder_free(e);
+		map_free(mm.m);
+		pthread_mutex_destroy(&mm.mu);
+	}
+	free(data);
+}
+
 static void
 test_errors(void)
 {
@@ -666,6 +744,7 @@ main(void)
 	test_bad_shapes();
 	test_tamper();
 	test_bounded();
+	test_put_mt();
 	test_small_chunks();
 	test_sizes();
 	return 0;

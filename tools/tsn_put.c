@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,7 @@ struct put_ctx {
 	uint64_t total;       /* size if known, else 0 */
 	int progress;         /* stderr is a terminal */
 	struct timespec last; /* last progress line */
-	int put_err;          /* first store error, for the message */
+	atomic_int put_err;   /* first store error, for the message (any encoder thread) */
 };
 
 static int
@@ -53,10 +54,11 @@ put_block(void *ud, const struct tsn_chunk_ref *ref, int kind, const uint8_t *bl
 {
 	struct put_ctx *p = ud;
 	int rc = tsn_store_chunk_put(p->store, ref->id, block, len, TSN_CHUNK_PENDING);
+	int none = 0;
 
 	(void)kind;
-	if (rc != 0 && p->put_err == 0)
-		p->put_err = rc;
+	if (rc != 0)
+		atomic_compare_exchange_strong(&p->put_err, &none, rc);
 	return rc;
 }
 
@@ -113,7 +115,8 @@ cli_put_name(const char *path)
 static int
 put_one(struct cli *c, const struct tsn_secret *conv, int private_, const char *path)
 {
-	struct tsn_encoder_opts eo = {.conv = conv, .threads = cpu_count()};
+	/* put_block is thread-safe: the encoder's threads store the blocks. */
+	struct tsn_encoder_opts eo = {.conv = conv, .threads = cpu_count(), .put_mt = 1};
 	struct put_ctx p = {.store = c->store, .name = path};
 	struct tsn_encoder *enc = NULL;
 	struct tsn_file_info info;
