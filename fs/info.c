@@ -133,6 +133,16 @@ stats(struct tsn_fs *fs, struct text *t)
 	    (unsigned long long)st.chunks_served, (unsigned long long)st.chunks_accepted);
 	say(t, "chunks_fetched %llu\nchunks_pushed %llu\n",
 	    (unsigned long long)st.chunks_fetched, (unsigned long long)st.chunks_pushed);
+	say(t, "repair_passes %llu\nrepair_checked %llu\nrepair_failed %llu\n",
+	    (unsigned long long)st.repair_passes, (unsigned long long)st.repair_checked,
+	    (unsigned long long)st.repair_failed);
+	say(t, "under_replicated %llu\nunder_replicated_seen %llu\n",
+	    (unsigned long long)st.repair_under_now, (unsigned long long)st.repair_under);
+	say(t, "repair_copies %llu\nrepair_bytes %llu\nrepair_handed %llu\nrepair_expired %llu\n",
+	    (unsigned long long)st.repair_copies, (unsigned long long)st.repair_bytes,
+	    (unsigned long long)st.repair_handed, (unsigned long long)st.repair_expired);
+	say(t, "records_restored %llu\nrecords_restore_failed %llu\n",
+	    (unsigned long long)st.records_restored, (unsigned long long)st.records_restore_failed);
 }
 
 int

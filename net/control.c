@@ -100,13 +100,15 @@ hello(struct ctl_conn *c)
 		tsn_log(TSN_LOG_WARN, "control: connection %u: malformed HELLO: closed", c->id);
 		return -EBADMSG;
 	}
-	if (v < TSN_CTL_VERSION) {
+	if (v < TSN_CTL_VERSION_MIN) {
 		ctl_send_err(c, -EPROTONOSUPPORT, "control protocol version %d is not supported "
-		             "(this node speaks %d)", v, TSN_CTL_VERSION);
+		             "(this node speaks %d to %d)", v, TSN_CTL_VERSION_MIN, TSN_CTL_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	/* A newer client gets our version and may step down to it. */
-	tsn_ctl_hello_encode(out, TSN_CTL_VERSION);
+	/* An older client gets its own version and its replies' layouts; a
+	 * newer one gets ours and may step down to it. */
+	c->version = v < TSN_CTL_VERSION ? v : TSN_CTL_VERSION;
+	tsn_ctl_hello_encode(out, (uint16_t)c->version);
 	return ctl_send(c, TSN_CTL_HELLO, out, sizeof(out));
 }
 

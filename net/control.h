@@ -35,7 +35,10 @@
 
 struct tsn_node;
 
-#define TSN_CTL_VERSION 1
+/* Version 2 appends the repair figures to STATUS and the records to LEAVE's
+ * answer; a session speaks the lower of the two sides' versions. */
+#define TSN_CTL_VERSION 2
+#define TSN_CTL_VERSION_MIN 1
 #define TSN_CTL_MAGIC "TSNC"
 #define TSN_CTL_SOCKET "control.sock"
 #define TSN_CTL_HDR 5                        /* u32 length, u8 type */
@@ -215,8 +218,25 @@ int tsn_ctl_uri_decode(const uint8_t *p, size_t len, struct tsn_uri *uri, const 
 
 /* GC reply: u64 chunks | u64 bytes. */
 #define TSN_CTL_GC_OK_LEN 16
-/* LEAVE reply: u64 chunks handed on | u64 short of r copies | u64 not placed. */
-#define TSN_CTL_LEAVE_OK_LEN 24
+/*
+ * LEAVE reply: u64 chunks handed on | u64 short of r copies | u64 not placed
+ * (version 1: 24 bytes) | u64 records handed on | u64 records not (version
+ * 2: 40 bytes).
+ */
+struct tsn_ctl_leave_result {
+	uint16_t version;        /* the layout: 1 (no records) or 2 */
+	uint64_t handed, short_, failed;
+	uint64_t records_handed, records_failed;
+};
+#define TSN_CTL_LEAVE_OK_V1_LEN 24
+#define TSN_CTL_LEAVE_OK_LEN 40
+/* Encode in the layout of `version` (1 or 2). Returns the length. */
+size_t tsn_ctl_leave_ok_encode(uint8_t out[TSN_CTL_LEAVE_OK_LEN],
+                               const struct tsn_ctl_leave_result *r, int version);
+/* A version 1 reply (exactly 24 bytes) or version 2 and later (40 bytes or
+ * more; what follows is ignored). r->version says which. Returns 0 or
+ * -EBADMSG (any other length). */
+int tsn_ctl_leave_ok_decode(const uint8_t *p, size_t len, struct tsn_ctl_leave_result *r);
 
 /* STAT reply, and the tail of STATUS: the store's figures and free disk. */
 struct tsn_ctl_stat {
@@ -229,6 +249,7 @@ int tsn_ctl_stat_decode(const uint8_t *p, size_t len, struct tsn_ctl_stat *s);
 
 /* STATUS reply. */
 struct tsn_ctl_status {
+	uint16_t version;        /* the layout: 1 (no repair figures) or 2 */
 	uint8_t id[TSN_ID_LEN];
 	struct tsn_addr addr;
 	uint32_t replicas;
@@ -240,12 +261,25 @@ struct tsn_ctl_status {
 	uint64_t dgram_in, dgram_out, malformed, bad_version, bad_type, rate_limited;
 	uint64_t unsolicited, timeouts;
 	struct tsn_ctl_stat store;
+	/* version 2: repair (node.h struct tsn_node_status) */
+	uint64_t repair_passes, repair_checked, repair_under, repair_under_now;
+	uint64_t repair_copies, repair_handed, repair_expired, repair_failed, repair_bytes;
+	uint64_t records_restored, records_restore_failed;
 };
 #define TSN_CTL_ADDR_LEN 19 /* u8 family, ip[16], u16 port */
 #define TSN_CTL_STATUS_U64 20
-#define TSN_CTL_STATUS_LEN (TSN_ID_LEN + TSN_CTL_ADDR_LEN + 4 + 8 * TSN_CTL_STATUS_U64 + \
-                            TSN_CTL_STAT_LEN)
-void tsn_ctl_status_encode(uint8_t out[TSN_CTL_STATUS_LEN], const struct tsn_ctl_status *s);
+#define TSN_CTL_STATUS_V1_LEN (TSN_ID_LEN + TSN_CTL_ADDR_LEN + 4 + 8 * TSN_CTL_STATUS_U64 + \
+                               TSN_CTL_STAT_LEN)
+#define TSN_CTL_STATUS_REPAIR_U64 11
+#define TSN_CTL_STATUS_LEN (TSN_CTL_STATUS_V1_LEN + 8 * TSN_CTL_STATUS_REPAIR_U64)
+/* Encode in the layout of `version` (1: without the repair figures, 2).
+ * Returns the length (TSN_CTL_STATUS_V1_LEN or TSN_CTL_STATUS_LEN). */
+size_t tsn_ctl_status_encode(uint8_t out[TSN_CTL_STATUS_LEN], const struct tsn_ctl_status *s,
+                             int version);
+/* A version 1 reply (exactly TSN_CTL_STATUS_V1_LEN bytes; the repair
+ * figures are 0) or version 2 and later (TSN_CTL_STATUS_LEN bytes or more:
+ * later versions append, the rest is ignored); s->version says which.
+ * Returns 0 or -EBADMSG (any other length, a bad address). */
 int tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s);
 
 /* PEER entry: id[32] | address (19). */

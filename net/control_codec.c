@@ -299,33 +299,10 @@ addr_decode(const uint8_t in[TSN_CTL_ADDR_LEN], struct tsn_addr *a)
 	return 0;
 }
 
-void
-tsn_ctl_status_encode(uint8_t out[TSN_CTL_STATUS_LEN], const struct tsn_ctl_status *s)
+/* The u64 fields of STATUS after the replicas, in order (version 1). */
+static void
+status_u64s(struct tsn_ctl_status *s, uint64_t *v[TSN_CTL_STATUS_U64])
 {
-	const uint64_t v[TSN_CTL_STATUS_U64] = {
-		s->peers, s->records, s->udp_in, s->udp_out, s->tcp_in, s->tcp_out,
-		s->chunks_served, s->chunks_accepted, s->chunks_fetched, s->chunks_pushed,
-		s->requests_pending, s->connections, s->dgram_in, s->dgram_out, s->malformed,
-		s->bad_version, s->bad_type, s->rate_limited, s->unsolicited, s->timeouts,
-	};
-	uint8_t *p = out;
-
-	memcpy(p, s->id, TSN_ID_LEN), p += TSN_ID_LEN;
-	addr_encode(p, &s->addr), p += TSN_CTL_ADDR_LEN;
-	tsn_put_be32(p, s->replicas), p += 4;
-	for (int i = 0; i < TSN_CTL_STATUS_U64; i++)
-		tsn_put_be64(p, v[i]), p += 8;
-	tsn_ctl_stat_encode(p, &s->store);
-}
-
-int
-tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s)
-{
-	uint64_t *v[TSN_CTL_STATUS_U64];
-
-	if (len != TSN_CTL_STATUS_LEN)
-		return -EBADMSG;
-	memset(s, 0, sizeof(*s));
 	v[0] = &s->peers, v[1] = &s->records, v[2] = &s->udp_in, v[3] = &s->udp_out;
 	v[4] = &s->tcp_in, v[5] = &s->tcp_out, v[6] = &s->chunks_served;
 	v[7] = &s->chunks_accepted, v[8] = &s->chunks_fetched, v[9] = &s->chunks_pushed;
@@ -333,6 +310,52 @@ tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s)
 	v[13] = &s->dgram_out, v[14] = &s->malformed, v[15] = &s->bad_version;
 	v[16] = &s->bad_type, v[17] = &s->rate_limited, v[18] = &s->unsolicited;
 	v[19] = &s->timeouts;
+}
+
+/* ... and the repair figures version 2 appends after the store's. */
+static void
+status_repair_u64s(struct tsn_ctl_status *s, uint64_t *v[TSN_CTL_STATUS_REPAIR_U64])
+{
+	v[0] = &s->repair_passes, v[1] = &s->repair_checked, v[2] = &s->repair_under;
+	v[3] = &s->repair_under_now, v[4] = &s->repair_copies, v[5] = &s->repair_handed;
+	v[6] = &s->repair_expired, v[7] = &s->repair_failed, v[8] = &s->repair_bytes;
+	v[9] = &s->records_restored, v[10] = &s->records_restore_failed;
+}
+
+size_t
+tsn_ctl_status_encode(uint8_t out[TSN_CTL_STATUS_LEN], const struct tsn_ctl_status *s,
+                      int version)
+{
+	struct tsn_ctl_status c = *s; /* the field tables point into a writable copy */
+	uint64_t *v[TSN_CTL_STATUS_U64], *rv[TSN_CTL_STATUS_REPAIR_U64];
+	uint8_t *p = out;
+
+	status_u64s(&c, v);
+	status_repair_u64s(&c, rv);
+	memcpy(p, c.id, TSN_ID_LEN), p += TSN_ID_LEN;
+	addr_encode(p, &c.addr), p += TSN_CTL_ADDR_LEN;
+	tsn_put_be32(p, c.replicas), p += 4;
+	for (int i = 0; i < TSN_CTL_STATUS_U64; i++)
+		tsn_put_be64(p, *v[i]), p += 8;
+	tsn_ctl_stat_encode(p, &c.store), p += TSN_CTL_STAT_LEN;
+	if (version < 2)
+		return TSN_CTL_STATUS_V1_LEN;
+	for (int i = 0; i < TSN_CTL_STATUS_REPAIR_U64; i++)
+		tsn_put_be64(p, *rv[i]), p += 8;
+	return TSN_CTL_STATUS_LEN;
+}
+
+int
+tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s)
+{
+	uint64_t *v[TSN_CTL_STATUS_U64], *rv[TSN_CTL_STATUS_REPAIR_U64];
+
+	if (len != TSN_CTL_STATUS_V1_LEN && len < TSN_CTL_STATUS_LEN)
+		return -EBADMSG;
+	memset(s, 0, sizeof(*s));
+	status_u64s(s, v);
+	status_repair_u64s(s, rv);
+	s->version = len == TSN_CTL_STATUS_V1_LEN ? 1 : 2;
 	memcpy(s->id, p, TSN_ID_LEN), p += TSN_ID_LEN;
 	if (addr_decode(p, &s->addr) != 0)
 		return -EBADMSG;
@@ -340,7 +363,44 @@ tsn_ctl_status_decode(const uint8_t *p, size_t len, struct tsn_ctl_status *s)
 	s->replicas = tsn_get_be32(p), p += 4;
 	for (int i = 0; i < TSN_CTL_STATUS_U64; i++)
 		*v[i] = tsn_get_be64(p), p += 8;
-	return tsn_ctl_stat_decode(p, TSN_CTL_STAT_LEN, &s->store);
+	if (tsn_ctl_stat_decode(p, TSN_CTL_STAT_LEN, &s->store) != 0)
+		return -EBADMSG;
+	p += TSN_CTL_STAT_LEN;
+	if (s->version >= 2)
+		for (int i = 0; i < TSN_CTL_STATUS_REPAIR_U64; i++)
+			*rv[i] = tsn_get_be64(p), p += 8;
+	return 0;
+}
+
+size_t
+tsn_ctl_leave_ok_encode(uint8_t out[TSN_CTL_LEAVE_OK_LEN], const struct tsn_ctl_leave_result *r,
+                        int version)
+{
+	tsn_put_be64(out, r->handed);
+	tsn_put_be64(out + 8, r->short_);
+	tsn_put_be64(out + 16, r->failed);
+	if (version < 2)
+		return TSN_CTL_LEAVE_OK_V1_LEN;
+	tsn_put_be64(out + 24, r->records_handed);
+	tsn_put_be64(out + 32, r->records_failed);
+	return TSN_CTL_LEAVE_OK_LEN;
+}
+
+int
+tsn_ctl_leave_ok_decode(const uint8_t *p, size_t len, struct tsn_ctl_leave_result *r)
+{
+	if (len != TSN_CTL_LEAVE_OK_V1_LEN && len < TSN_CTL_LEAVE_OK_LEN)
+		return -EBADMSG;
+	memset(r, 0, sizeof(*r));
+	r->version = len == TSN_CTL_LEAVE_OK_V1_LEN ? 1 : 2;
+	r->handed = tsn_get_be64(p);
+	r->short_ = tsn_get_be64(p + 8);
+	r->failed = tsn_get_be64(p + 16);
+	if (r->version >= 2) {
+		r->records_handed = tsn_get_be64(p + 24);
+		r->records_failed = tsn_get_be64(p + 32);
+	}
+	return 0;
 }
 
 void

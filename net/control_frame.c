@@ -244,7 +244,7 @@ tsn_ctl_connect(const char *datadir, int timeout_ms, char *err, size_t errlen)
 		snprintf(err, errlen, "the node answered the hello with something else");
 		goto fail;
 	}
-	if (v != TSN_CTL_VERSION) {
+	if (v < TSN_CTL_VERSION_MIN || v > TSN_CTL_VERSION) { /* an older node: its replies decode */
 		rc = -EPROTONOSUPPORT;
 		snprintf(err, errlen, "the node speaks control protocol version %d, this tsn %d", v,
 		         TSN_CTL_VERSION);

@@ -20,6 +20,7 @@ struct ctl_conn {
 	struct tsn_control *srv;
 	int fd;           /* -1 once closed (changed under srv->lock) */
 	unsigned id;      /* for log lines */
+	int version;      /* of the session: the lower of the client's and ours */
 	pthread_t thread;
 	int used;         /* slot taken: thread running or not yet joined */
 	int finished;     /* the thread has ended; join it (under srv->lock) */

@@ -134,9 +134,19 @@ ctl_do_status(struct ctl_conn *c, const uint8_t *p, size_t len)
 	st.rate_limited = ns.dht.rate_limited;
 	st.unsolicited = ns.dht.unsolicited + ns.dht.mismatched;
 	st.timeouts = ns.dht.timeouts;
+	st.repair_passes = ns.repair_passes;
+	st.repair_checked = ns.repair_checked;
+	st.repair_under = ns.repair_under;
+	st.repair_under_now = ns.repair_under_now;
+	st.repair_copies = ns.repair_copies;
+	st.repair_handed = ns.repair_handed;
+	st.repair_expired = ns.repair_expired;
+	st.repair_failed = ns.repair_failed;
+	st.repair_bytes = ns.repair_bytes;
+	st.records_restored = ns.records_restored;
+	st.records_restore_failed = ns.records_restore_failed;
 	store_figures(c->srv, &st.store);
-	tsn_ctl_status_encode(out, &st);
-	return ctl_send(c, TSN_CTL_OK, out, sizeof(out));
+	return ctl_send(c, TSN_CTL_OK, out, tsn_ctl_status_encode(out, &st, c->version));
 }
 
 int

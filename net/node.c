@@ -3,7 +3,7 @@
  * clock, block buffers, the status snapshot. Requests, their queue and
  * deadlines and the dht glue live in node_req.c, saved peers in
  * node_peers.c, sockets in node_udp.c and node_tcp.c, chunk transfers in
- * node_chunk.c.
+ * node_chunk.c (push, serving) and node_fetch.c, repair in node_repair.c.
  */
 #include <errno.h>
 #include <sodium.h>
@@ -360,6 +360,10 @@ tsn_node_start(struct tsn_node **out, const struct tsn_node_opts *opts, char *er
 	if (n->republish_interval_ms < n->repair_interval_ms)
 		n->republish_interval_ms = n->repair_interval_ms;
 	n->held_ttl_ms = opts->held_ttl_ms ? opts->held_ttl_ms : TSN_NODE_HELD_TTL_DEFAULT_MS;
+	n->records_interval_ms = opts->records_interval_ms ? opts->records_interval_ms :
+	                         TSN_NODE_RECORDS_DEFAULT_MS;
+	if (n->records_interval_ms < TSN_NODE_REPAIR_MIN_MS)
+		n->records_interval_ms = TSN_NODE_REPAIR_MIN_MS;
 	n->clock_mono = mono_ms();
 	now = node_now(n);
 	if ((n->snap_peers = calloc(NODE_PEERS_SNAP_MAX, sizeof(*n->snap_peers))) == NULL) {

@@ -73,10 +73,13 @@ struct tsn_node_opts {
 	uint32_t republish_interval_ms; /* pinned chunks; 0 = TSN_NODE_REPUBLISH_DEFAULT_MS */
 	uint64_t held_ttl_ms;           /* held chunks nobody republished are dropped
 	                                   after this; 0 = TSN_NODE_HELD_TTL_DEFAULT_MS */
+	uint32_t records_interval_ms;   /* re-store of the records held for the network at
+	                                   the k closest; 0 = TSN_NODE_RECORDS_DEFAULT_MS */
 };
 #define TSN_NODE_REPAIR_DEFAULT_MS (10u * 60 * 1000)
 #define TSN_NODE_REPUBLISH_DEFAULT_MS (6u * 3600 * 1000)
 #define TSN_NODE_HELD_TTL_DEFAULT_MS (UINT64_C(7) * 24 * 3600 * 1000)
+#define TSN_NODE_RECORDS_DEFAULT_MS (3600u * 1000)
 #define TSN_NODE_REPAIR_MIN_MS 200 /* shorter intervals are raised to this */
 
 /*
@@ -175,23 +178,34 @@ struct tsn_node_status {
 	uint64_t repair_handed;        /* held chunks handed on and dropped here */
 	uint64_t repair_expired;       /* held chunks dropped: lifetime over */
 	uint64_t repair_failed;        /* checks that failed (no node reached, timeout) */
+	uint64_t repair_bytes;         /* block bytes sent in those copies and at leave */
+	uint64_t records_restored;     /* records re-stored at the k closest (>= 1 node took it) */
+	uint64_t records_restore_failed; /* ... re-stores no node took */
 	struct tsn_dht_stats dht;
 };
 /* A snapshot of the figures (thread-safe, does not wait on the loop). The
  * loop refreshes it every 250 ms, after each dht tick and before each
  * request's callback, so a caller told of a result sees its counters. */
 void tsn_node_status(struct tsn_node *n, struct tsn_node_status *out);
+/* What a leave handed on. */
+struct tsn_node_leave_res {
+	uint64_t handed;          /* chunks now at r nodes other than this one */
+	uint64_t short_;          /* chunks that got fewer (still placed where possible) */
+	uint64_t failed;          /* chunks placed nowhere */
+	uint64_t records_handed;  /* records stored at 2 or more nodes: another one has it */
+	uint64_t records_failed;  /* records stored at most here (or nowhere) */
+};
 /*
  * Leave: hand every chunk this node holds for the network or pinned to the
  * nodes closest to it other than this one (CHUNK_HAS, then CHUNK_PUT where
  * missing, so each keeps r copies without this node), at most 16 at once,
- * within timeout_ms (0: 10 minutes). Blocking: not on the loop thread
- * (-EDEADLK). The node keeps running (the caller stops it). Returns 0 or
- * -errno; *handed: chunks now at r nodes other than this one, *short: chunks
- * that got fewer (still placed where possible), *failed: none placed.
+ * and store every record of its record store again at the k closest nodes
+ * to the record's key (a put, as tsn_node_put_record; on the loop, 16 at
+ * once), both within timeout_ms (0: 10 minutes). Blocking: not on the loop
+ * thread (-EDEADLK). The node keeps running (the caller stops it). Returns
+ * 0 or -errno; *res (zeroed first) says what was handed on.
  */
-int tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, uint64_t *handed, uint64_t *short_,
-                   uint64_t *failed);
+int tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, struct tsn_node_leave_res *res);
 
 /* A snapshot of up to max contacts (at most 1024 are kept, refreshed with
  * the status). Returns how many. */

@@ -1,23 +1,15 @@
 /*
- * node_chunk.c: chunk placement and fetching, and serving peers' requests.
+ * node_chunk.c: chunk placement (push and repair check), serving peers'
+ * requests, and what the push shares with the fetch (node_fetch.c): the
+ * candidate holders and the pool work (node_chunk_i.h).
  *
  * Push: read the block from the local store and look its id up in the dht,
  * at the same time. Of the nodes found and this one, the `replicas` closest
  * to the id hold it: this node keeps it as held when it is one of them,
  * the others get CHUNK_PUT in parallel; a refusal or failure passes the
- * copy to the next closest node (this one too, when it comes next).
- * Result: the number of holders.
- *
- * Fetch: the local store first (pool); else ask the `replicas` nodes
- * closest to the id that the routing table knows, then, when they are all
- * asked or slow, the nodes a dht lookup finds, closest first: one at a time,
- * the next one on a failure or CHUNK_NONE, and NODE_FETCH_PARALLEL (2) at
- * a time once the fetch has run for NODE_FETCH_HEDGE_MS (a hedge against a
- * slow holder that does not cost a second transfer of every block). A block received is
- * hashed on the pool, copied into the caller's buffer (on the loop thread,
- * so pool work never touches it), and then kept as cached by a pool write
- * that the caller does not wait for (at most NODE_CACHE_PENDING_MAX at
- * once; beyond that it is not cached).
+ * copy to the next closest node (this one too, when it comes next). With
+ * NODE_PUSH_CHECK each gets CHUNK_HAS first and CHUNK_PUT only when it
+ * lacks the block (repair, leave). Result: the number of holders.
  *
  * Serving: CHUNK_GET reads the store on the pool; CHUNK_PUT is hashed and
  * stored as held on the pool (it counts against the quota: -ENOSPC is
@@ -28,47 +20,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node_i.h"
+#include "node_chunk_i.h"
 #include "util.h"
-
-enum cand_state { C_NEW = 0, C_ASKED, C_FAILED, C_GOT };
-
-struct cand {
-	struct tsn_contact c;
-	uint8_t state;
-	bool self;                 /* push: this node (asking it = holding it here) */
-	bool checked;              /* push (NODE_PUSH_CHECK): HAS answered NOTFOUND: PUT next */
-	bool has;                  /* the call out is a CHUNK_HAS */
-	struct node_call *call;
-};
-
-struct node_chunk {
-	struct cand cand[NODE_CAND_MAX + 1]; /* by XOR distance to the id (+1: this node) */
-	size_t ncand;
-	unsigned inflight;                 /* calls out */
-	unsigned works;                    /* pool work under way */
-	bool lookup_started;               /* fetch: the lookup waits until it is needed */
-	bool lookup_done;
-	bool hedged;                       /* fetch: a second holder may be asked */
-	bool in_hedge;                     /* fetch: on n->hedge_head's list */
-	uint64_t hedge_at;
-	struct node_req *hnext, *hprev;
-	struct node_blk *blk;              /* push: the block, once read */
-	bool placed;                       /* push: this node is among the candidates */
-	unsigned holders;                  /* push: copies placed (this node included) */
-	unsigned had;                      /* push: copies found there already (HAS, this node) */
-	unsigned put;                      /* push: copies sent (CHUNK_PUT acknowledged) */
-};
-
-enum work_kind {
-	W_FETCH_LOCAL, W_FETCH_VERIFY, W_FETCH_CACHE, W_PUSH_READ, W_PUSH_HOLD, W_SERVE_GET, W_SERVE_PUT,
-	W_SERVE_HAS
-};
 
 struct chunk_work {
 	uv_work_t w;
 	struct tsn_node *n;
-	uint8_t kind;
+	uint8_t kind;              /* enum node_work_kind */
 	uint8_t id[TSN_ID_LEN];
 	struct node_blk *blk;      /* a reference */
 	struct node_req *req;      /* a reference (push, fetch) */
@@ -132,10 +90,10 @@ run_work(uv_work_t *w)
 	}
 }
 
-/* Queue work on blk (a reference is taken) for req or conn (referenced). */
-static int
-queue_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN], struct node_blk *blk,
-           struct node_req *req, struct node_conn *conn, uint64_t reqid)
+int
+node_chunk_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN],
+                struct node_blk *blk, struct node_req *req, struct node_conn *conn,
+                uint64_t reqid)
 {
 	struct chunk_work *cw = calloc(1, sizeof(*cw));
 	int rc;
@@ -183,9 +141,9 @@ cand_insert(struct node_chunk *ch, const uint8_t key[TSN_ID_LEN], const struct t
 	ch->ncand++;
 }
 
-static void
-cand_merge(struct tsn_node *n, struct node_chunk *ch, const uint8_t key[TSN_ID_LEN],
-           const struct tsn_contact *nodes, size_t nn)
+void
+node_chunk_cand_merge(struct tsn_node *n, struct node_chunk *ch, const uint8_t key[TSN_ID_LEN],
+                      const struct tsn_contact *nodes, size_t nn)
 {
 	for (size_t i = 0; i < nn; i++) {
 		bool known = false;
@@ -199,8 +157,8 @@ cand_merge(struct tsn_node *n, struct node_chunk *ch, const uint8_t key[TSN_ID_L
 	}
 }
 
-static struct cand *
-cand_of(struct node_chunk *ch, const struct node_call *call)
+struct cand *
+node_chunk_cand_of(struct node_chunk *ch, const struct node_call *call)
 {
 	for (size_t i = 0; i < ch->ncand; i++)
 		if (ch->cand[i].call == call)
@@ -208,9 +166,8 @@ cand_of(struct node_chunk *ch, const struct node_call *call)
 	return NULL; /* not reached: a call's owner is its candidate */
 }
 
-/* Ask the next untried candidate. Returns false when none is left. */
-static bool
-ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn done)
+bool
+node_chunk_ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn done)
 {
 	struct node_chunk *ch = req->chunk;
 	char where[TSN_ADDR_STRLEN];
@@ -221,7 +178,7 @@ ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn do
 		if (c->state != C_NEW)
 			continue;
 		if (c->self) {
-			if (queue_work(n, W_PUSH_HOLD, req->key, ch->blk, req, NULL, 0) != 0) {
+			if (node_chunk_work(n, W_PUSH_HOLD, req->key, ch->blk, req, NULL, 0) != 0) {
 				c->state = C_FAILED;
 				continue;
 			}
@@ -252,25 +209,6 @@ ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn do
 	return false;
 }
 
-static void
-hedge_unlink(struct tsn_node *n, struct node_req *req)
-{
-	struct node_chunk *ch = req->chunk;
-
-	if (!ch->in_hedge)
-		return;
-	if (ch->hprev != NULL)
-		ch->hprev->chunk->hnext = ch->hnext;
-	else
-		n->hedge_head = ch->hnext;
-	if (ch->hnext != NULL)
-		ch->hnext->chunk->hprev = ch->hprev;
-	else
-		n->hedge_tail = ch->hprev;
-	ch->hnext = ch->hprev = NULL;
-	ch->in_hedge = false;
-}
-
 void
 node_chunk_abort(struct tsn_node *n, struct node_req *req)
 {
@@ -278,7 +216,7 @@ node_chunk_abort(struct tsn_node *n, struct node_req *req)
 
 	if (ch == NULL)
 		return;
-	hedge_unlink(n, req);
+	node_fetch_hedge_unlink(n, req);
 	for (size_t i = 0; i < ch->ncand; i++) {
 		if (ch->cand[i].call != NULL) {
 			node_tcp_call_cancel(n, ch->cand[i].call);
@@ -298,192 +236,12 @@ node_chunk_free(struct tsn_node *n, struct node_req *req)
 	req->chunk = NULL;
 }
 
-static struct node_chunk *
-chunk_new(struct tsn_node *n, struct node_req *req)
+struct node_chunk *
+node_chunk_new(struct tsn_node *n, struct node_req *req)
 {
 	if ((req->chunk = calloc(1, sizeof(*req->chunk))) == NULL)
 		node_req_complete(n, req, -ENOMEM, NULL, 0);
 	return req->chunk;
-}
-
-/* ---- fetch ---- */
-
-static void fetch_call_done(void *owner, struct node_call *call, int status,
-                            struct node_blk *blk);
-
-static void
-deliver(struct tsn_node *n, struct node_req *req, struct node_blk *blk)
-{
-	if (blk->len > req->cap) {
-		node_req_complete(n, req, -EMSGSIZE, NULL, 0);
-		return;
-	}
-	memcpy(req->buf, blk->data, blk->len);
-	node_req_complete(n, req, (long)blk->len, NULL, 0);
-}
-
-static void fetch_step(struct tsn_node *n, struct node_req *req);
-
-static void
-hedge_cb(uv_timer_t *t)
-{
-	struct tsn_node *n = t->data;
-	uint64_t now = node_now(n);
-	struct node_req *req;
-
-	while ((req = n->hedge_head) != NULL && req->chunk->hedge_at <= now) {
-		hedge_unlink(n, req);
-		req->chunk->hedged = true;
-		fetch_step(n, req);
-	}
-	if (req != NULL && !n->stopping)
-		uv_timer_start(&n->hedge, hedge_cb, req->chunk->hedge_at - now, 0);
-}
-
-/* The first holder is asked now; a second one too if the first is slow. */
-static void
-hedge_arm(struct tsn_node *n, struct node_req *req)
-{
-	struct node_chunk *ch = req->chunk;
-
-	if (NODE_FETCH_HEDGE_MS == 0) {
-		ch->hedged = true;
-		return;
-	}
-	ch->hedge_at = node_now(n) + NODE_FETCH_HEDGE_MS;
-	ch->in_hedge = true;
-	ch->hnext = NULL;
-	ch->hprev = n->hedge_tail;
-	if (n->hedge_tail != NULL)
-		n->hedge_tail->chunk->hnext = req;
-	else
-		n->hedge_head = req;
-	n->hedge_tail = req;
-	if (n->hedge_head == req)
-		uv_timer_start(&n->hedge, hedge_cb, NODE_FETCH_HEDGE_MS, 0);
-}
-
-static void
-fetch_step(struct tsn_node *n, struct node_req *req)
-{
-	struct node_chunk *ch = req->chunk;
-	unsigned limit = ch->hedged ? NODE_FETCH_PARALLEL : 1;
-
-	if (req->done)
-		return;
-	/* a block being hashed counts as a holder asked: it is most likely good */
-	while (ch->inflight + ch->works < limit &&
-	       ask_next(n, req, TSN_FRAME_CHUNK_GET, fetch_call_done))
-		;
-	/* The lookup only when the nodes known are all asked, or are slow: most
-	 * fetches end without one, which spares the dht (and its peers' rate
-	 * limits) a lookup per block. */
-	if (!ch->lookup_started && (ch->hedged || ch->inflight + ch->works == 0)) {
-		ch->lookup_started = true;
-		if (node_dht_start(n, req) != 0)
-			ch->lookup_done = true;
-	}
-	if (ch->inflight == 0 && ch->works == 0 && ch->lookup_done)
-		node_req_complete(n, req, -ENOENT, NULL, 0);
-}
-
-static void
-fetch_call_done(void *owner, struct node_call *call, int status, struct node_blk *blk)
-{
-	struct node_req *req = owner;
-	struct node_chunk *ch = req->chunk;
-	struct cand *c = cand_of(ch, call);
-	struct tsn_node *n = call->conn->n;
-	char where[TSN_ADDR_STRLEN];
-
-	ch->inflight--;
-	if (c != NULL) {
-		c->call = NULL;
-		c->state = status == 0 ? C_GOT : C_FAILED;
-		if (status != 0 && status != -ENOENT)
-			tsn_log(TSN_LOG_DEBUG, "node: fetch from %s: %s",
-			        tsn_addr_format(&c->c.addr, where), strerror(-status));
-	}
-	if (status == 0 && blk != NULL) {
-		if (queue_work(n, W_FETCH_VERIFY, req->key, blk, req, NULL, 0) != 0)
-			tsn_log(TSN_LOG_WARN, "node: cannot queue a hash check");
-		node_blk_unref(n, blk);
-	}
-	fetch_step(n, req);
-}
-
-/* Not in the local store: ask the network. */
-static void
-fetch_network(struct tsn_node *n, struct node_req *req)
-{
-	struct node_chunk *ch = req->chunk;
-	struct tsn_contact near[TSN_WIRE_NODES_MAX];
-	size_t k;
-
-	/* The routing table often knows the holders already: ask them first,
-	 * so a fetch need not wait for a lookup (fetch_step starts one when
-	 * they are not enough). */
-	k = tsn_table_closest(tsn_dht_table(n->dht), req->key, NULL, true, near, n->replicas);
-	cand_merge(n, ch, req->key, near, k);
-	hedge_arm(n, req);
-	fetch_step(n, req);
-}
-
-void
-node_chunk_fetch_start(struct tsn_node *n, struct node_req *req)
-{
-	struct node_blk *blk;
-	int rc;
-
-	if (chunk_new(n, req) == NULL)
-		return;
-	if ((blk = node_blk_new(n)) == NULL) {
-		node_req_complete(n, req, -ENOMEM, NULL, 0);
-		return;
-	}
-	rc = queue_work(n, W_FETCH_LOCAL, req->key, blk, req, NULL, 0);
-	node_blk_unref(n, blk);
-	if (rc != 0)
-		node_req_complete(n, req, rc, NULL, 0);
-}
-
-static void
-fetch_local_done(struct tsn_node *n, struct node_req *req, long rc, struct node_blk *blk)
-{
-	char hex[2 * TSN_ID_LEN + 1];
-
-	if (rc > 0) {
-		deliver(n, req, blk);
-		return;
-	}
-	if (rc != -ENOENT) {
-		tsn_hex(req->key, TSN_ID_LEN, hex);
-		tsn_log(TSN_LOG_WARN, "node: chunk %s: local store: %s; asking the network", hex,
-		        strerror((int)-rc));
-	}
-	fetch_network(n, req);
-}
-
-static void
-fetch_verified(struct tsn_node *n, struct node_req *req, long rc, struct node_blk *blk)
-{
-	char hex[2 * TSN_ID_LEN + 1];
-
-	if (rc == 0) {
-		n->st.chunks_fetched++;
-		deliver(n, req, blk);
-		/* Cached after the caller has it: a file write must not add to
-		 * every fetch's latency. Past the cap it is not cached at all. */
-		if (n->caching < NODE_CACHE_PENDING_MAX &&
-		    queue_work(n, W_FETCH_CACHE, req->key, blk, NULL, NULL, 0) == 0)
-			n->caching++;
-		else
-			n->cache_skipped++;
-		return;
-	}
-	tsn_hex(req->key, TSN_ID_LEN, hex);
-	tsn_log(TSN_LOG_WARN, "node: chunk %s: a peer sent a block that does not hash to it", hex);
-	fetch_step(n, req);
 }
 
 /* ---- push ---- */
@@ -521,13 +279,14 @@ push_step(struct tsn_node *n, struct node_req *req)
 	}
 placed:
 	while (ch->holders + ch->inflight < n->replicas &&
-	       ask_next(n, req, TSN_FRAME_CHUNK_PUT, push_call_done))
+	       node_chunk_ask_next(n, req, TSN_FRAME_CHUNK_PUT, push_call_done))
 		;
 	if (ch->inflight == 0) {
 		if (req->res != NULL) {
 			req->res->holders = ch->holders;
 			req->res->had = ch->had;
 			req->res->put = ch->put;
+			req->res->put_bytes = ch->put_bytes;
 			req->res->self = false;
 			for (size_t i = 0; i < ch->ncand; i++)
 				if (ch->cand[i].self && ch->cand[i].state == C_GOT)
@@ -543,7 +302,7 @@ push_call_done(void *owner, struct node_call *call, int status, struct node_blk 
 {
 	struct node_req *req = owner;
 	struct node_chunk *ch = req->chunk;
-	struct cand *c = cand_of(ch, call);
+	struct cand *c = node_chunk_cand_of(ch, call);
 	struct tsn_node *n = call->conn->n;
 	char where[TSN_ADDR_STRLEN];
 
@@ -569,6 +328,7 @@ push_call_done(void *owner, struct node_call *call, int status, struct node_blk 
 			ch->had++;
 		} else {
 			ch->put++;
+			ch->put_bytes += ch->blk->len;
 			n->st.chunks_pushed++;
 		}
 	}
@@ -582,13 +342,13 @@ node_chunk_push_start(struct tsn_node *n, struct node_req *req)
 	struct node_blk *blk;
 	int rc;
 
-	if ((ch = chunk_new(n, req)) == NULL)
+	if ((ch = node_chunk_new(n, req)) == NULL)
 		return;
 	if ((blk = node_blk_new(n)) == NULL) {
 		node_req_complete(n, req, -ENOMEM, NULL, 0);
 		return;
 	}
-	rc = queue_work(n, W_PUSH_READ, req->key, blk, req, NULL, 0);
+	rc = node_chunk_work(n, W_PUSH_READ, req->key, blk, req, NULL, 0);
 	node_blk_unref(n, blk);
 	if (rc != 0) {
 		node_req_complete(n, req, rc, NULL, 0);
@@ -642,12 +402,12 @@ node_chunk_lookup_done(struct tsn_node *n, struct node_req *req, int status,
 		return;
 	/* a failed lookup (no peers, timeout) leaves the candidates known so far */
 	if (status == 0)
-		cand_merge(n, ch, req->key, nodes, nn);
+		node_chunk_cand_merge(n, ch, req->key, nodes, nn);
 	ch->lookup_done = true;
 	if (req->kind == REQ_PUSH)
 		push_step(n, req);
 	else
-		fetch_step(n, req);
+		node_fetch_step(n, req);
 }
 
 /* ---- serving peers ---- */
@@ -659,7 +419,7 @@ node_chunk_serve_get(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 	int rc = -ENOMEM;
 
 	if (blk != NULL) {
-		rc = queue_work(n, W_SERVE_GET, f->id, blk, NULL, c, f->reqid);
+		rc = node_chunk_work(n, W_SERVE_GET, f->id, blk, NULL, c, f->reqid);
 		node_blk_unref(n, blk);
 	}
 	if (rc != 0)
@@ -675,7 +435,7 @@ node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 	if (blk != NULL) {
 		memcpy(blk->data, f->block, f->block_len);
 		blk->len = f->block_len;
-		rc = queue_work(n, W_SERVE_PUT, f->id, blk, NULL, c, f->reqid);
+		rc = node_chunk_work(n, W_SERVE_PUT, f->id, blk, NULL, c, f->reqid);
 		node_blk_unref(n, blk);
 	}
 	if (rc != 0)
@@ -690,7 +450,7 @@ node_chunk_serve_has(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 
 	if (blk != NULL) {
 		blk->len = f->status; /* the flags; no block travels */
-		rc = queue_work(n, W_SERVE_HAS, f->id, blk, NULL, c, f->reqid);
+		rc = node_chunk_work(n, W_SERVE_HAS, f->id, blk, NULL, c, f->reqid);
 		node_blk_unref(n, blk);
 	}
 	if (rc != 0)
@@ -737,8 +497,8 @@ after_work(uv_work_t *w, int status)
 		req->chunk->works--;
 		if (!req->done) {
 			switch (cw->kind) {
-			case W_FETCH_LOCAL: fetch_local_done(n, req, cw->rc, cw->blk); break;
-			case W_FETCH_VERIFY: fetch_verified(n, req, cw->rc, cw->blk); break;
+			case W_FETCH_LOCAL: node_fetch_local_done(n, req, cw->rc, cw->blk); break;
+			case W_FETCH_VERIFY: node_fetch_verified(n, req, cw->rc, cw->blk); break;
 			case W_PUSH_READ: push_read_done(n, req, cw->rc, cw->blk); break;
 			case W_PUSH_HOLD: push_hold_done(n, req, cw->rc); break;
 			default: break;

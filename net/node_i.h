@@ -1,7 +1,7 @@
 /*
  * node_i.h (internal to the runtime: node.c, node_req.c, node_peers.c, node_repair.c,
- * node_udp.c, node_tcp.c, node_chunk.c): the state of a running node, owned by its loop thread
- * except where a field says otherwise.
+ * node_udp.c, node_tcp.c, node_chunk.c, node_fetch.c): the state of a running node, owned
+ * by its loop thread except where a field says otherwise.
  *
  * Life of a request (struct node_req): a caller thread allocates it and
  * appends it to the bounded queue (node_req.c); the loop moves it to the active
@@ -65,6 +65,7 @@ enum node_wait { WAIT_NONE = 0, WAIT_DHT, WAIT_PUSH, WAIT_FETCH };
 
 struct node_chunk;
 struct node_repair;
+struct node_records;
 
 /* Push flags (node_req.flags of a REQ_PUSH; node_req_push). */
 #define NODE_PUSH_CHECK 0x01u   /* ask CHUNK_HAS first; CHUNK_PUT only where missing */
@@ -76,6 +77,7 @@ struct node_push_res {
 	unsigned holders;  /* copies after the push */
 	unsigned had;      /* copies found in place (HAS answered yes; this node) */
 	unsigned put;      /* copies sent */
+	uint64_t put_bytes; /* block bytes of those copies */
 	size_t closest;    /* candidates known */
 	bool self;         /* this node holds a copy as one of the closest */
 };
@@ -103,7 +105,7 @@ struct node_req {
 	uint8_t *buf;                    /* fetch: the caller's buffer */
 	size_t cap;
 	struct tsn_record *rec;          /* put_record: a copy */
-	struct node_chunk *chunk;        /* push, fetch: their state (node_chunk.c) */
+	struct node_chunk *chunk;        /* push, fetch: their state (node_chunk_i.h) */
 };
 
 struct node_call;
@@ -210,9 +212,11 @@ struct tsn_node {
 	struct tsn_node_status st;       /* counters kept by the loop */
 	uint64_t cache_skipped;          /* fetched blocks not cached (too many writes pending) */
 	uint32_t repair_interval_ms, republish_interval_ms; /* set at start */
+	uint32_t records_interval_ms;
 	uint64_t held_ttl_ms;
 	uv_timer_t repair_timer;         /* node_repair.c */
 	struct node_repair *repair;      /* its state (node_repair.c) */
+	struct node_records *records;    /* the re-store of records (node_records.c) */
 };
 
 /* ---- node.c ---- */
@@ -297,12 +301,36 @@ void node_repair_close(struct tsn_node *n);
 void node_repair_free(struct tsn_node *n);
 /* The store is full: run a pass soon (loop thread; rate-limited). */
 void node_repair_kick(struct tsn_node *n);
-/* Copy the repair figures into st (loop thread). */
-void node_repair_status(struct tsn_node *n, struct tsn_node_status *st);
 
-/* ---- node_chunk.c ---- */
+/* ---- node_records.c ---- */
+/* Start (at start, from node_repair_init: 0 or a uv error), the repair
+ * timer's tick (loop), stop (loop, stopping: a leave waiting ends), and
+ * free (after the loop ended; NULL state is a no-op). */
+int node_records_init(struct tsn_node *n);
+void node_records_tick(struct tsn_node *n, uint64_t now);
+void node_records_close(struct tsn_node *n);
+void node_records_free(struct tsn_node *n);
+/* A leave's walk of the record store: the leaving thread's, on its stack. */
+struct node_rec_leave {
+	uv_mutex_t mu;
+	uv_cond_t cv;
+	bool done;                     /* the loop is done with it (under mu) */
+	uint64_t deadline;             /* no put starts after it (read-only once asked) */
+	uint64_t handed, failed;       /* set with done */
+};
+/*
+ * Ask the loop to put every record of the store again (leaving thread).
+ * Returns 0 (then call node_records_leave_wait once) or -ENOMEM, -EBUSY
+ * (another leave runs).
+ */
+int node_records_leave_start(struct tsn_node *n, struct node_rec_leave *rl, uint64_t deadline);
+/* Wait until the loop is done with rl (bounded: deadline plus one request's
+ * timeout), then release it. rl->handed and rl->failed say what it did. */
+void node_records_leave_wait(struct tsn_node *n, struct node_rec_leave *rl);
+
+/* ---- node_chunk.c (push, serving), node_fetch.c (fetch) ---- */
 void node_chunk_push_start(struct tsn_node *n, struct node_req *req);
-void node_chunk_fetch_start(struct tsn_node *n, struct node_req *req);
+void node_fetch_start(struct tsn_node *n, struct node_req *req);
 /* The lookup of a push or fetch finished (dht callback). */
 void node_chunk_lookup_done(struct tsn_node *n, struct node_req *req, int status,
                             const struct tsn_contact *nodes, size_t nn);

@@ -14,8 +14,11 @@
  * (pinned and cached copies stay). Pinned chunks are checked with
  * NODE_PUSH_REFRESH: the owner's check restarts the lifetime of the copies.
  *
+ * The repair timer also drives the re-store of records (node_records.c).
+ *
  * Leave (tsn_node_leave) is the same push with NODE_PUSH_NOSELF, for every
- * chunk, from the caller's thread with a window of LEAVE_WINDOW.
+ * chunk, from the caller's thread with a window of LEAVE_WINDOW; at the same
+ * time the loop puts every record again (node_records_leave_start).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -200,6 +203,7 @@ check_done(void *ud, int status)
 		return;
 	}
 	n->st.repair_copies += ck->res.put;
+	n->st.repair_bytes += ck->res.put_bytes;
 	if (ck->res.had < n->replicas) {
 		n->st.repair_under++;
 		r->under++;
@@ -258,6 +262,7 @@ repair_tick(uv_timer_t *t)
 	}
 	if (r->items == NULL && !r->listing && now >= r->next_pass)
 		pass_start(n, now);
+	node_records_tick(n, now);
 }
 
 void
@@ -280,6 +285,8 @@ node_repair_init(struct tsn_node *n)
 
 	if ((n->repair = calloc(1, sizeof(*n->repair))) == NULL)
 		return UV_ENOMEM;
+	if ((rc = node_records_init(n)) != 0)
+		return rc;
 	if ((rc = uv_timer_init(&n->loop, &n->repair_timer)) != 0)
 		return rc;
 	n->repair_timer.data = n;
@@ -293,13 +300,16 @@ node_repair_init(struct tsn_node *n)
 void
 node_repair_close(struct tsn_node *n)
 {
-	if (n->repair != NULL)
-		uv_timer_stop(&n->repair_timer);
+	if (n->repair == NULL)
+		return;
+	uv_timer_stop(&n->repair_timer);
+	node_records_close(n);
 }
 
 void
 node_repair_free(struct tsn_node *n)
 {
+	node_records_free(n);
 	if (n->repair == NULL)
 		return;
 	free(n->repair->items);
@@ -351,6 +361,7 @@ leave_done(void *ud, int status)
 	struct leave_one *one = ud;
 	struct leave *lv = one->lv;
 
+	lv->n->st.repair_bytes += one->res.put_bytes; /* on the loop, like the counters */
 	uv_mutex_lock(&lv->mu);
 	if (status > 0 && one->res.holders >= lv->n->replicas)
 		lv->handed++;
@@ -364,19 +375,13 @@ leave_done(void *ud, int status)
 	free(one);
 }
 
-int
-tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, uint64_t *handed, uint64_t *short_,
-               uint64_t *failed)
+/* Hand on every held or pinned chunk. Returns 0 or -errno. */
+static int
+leave_chunks(struct tsn_node *n, uint64_t deadline, struct tsn_node_leave_res *res)
 {
-	uv_thread_t self = uv_thread_self();
 	struct leave lv;
-	uint64_t deadline;
 	int rc;
 
-	if (n == NULL)
-		return -EINVAL;
-	if (n->thread_started && uv_thread_equal(&self, &n->thread))
-		return -EDEADLK;
 	memset(&lv, 0, sizeof(lv));
 	lv.n = n;
 	if (uv_mutex_init(&lv.mu) != 0)
@@ -390,7 +395,6 @@ tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, uint64_t *handed, uint64
 	if (rc < 0)
 		goto out;
 	rc = 0;
-	deadline = node_now(n) + (timeout_ms ? timeout_ms : LEAVE_TIMEOUT_DEFAULT_MS);
 	uv_mutex_lock(&lv.mu);
 	for (size_t i = 0; i < lv.nids && rc == 0; i++) {
 		struct leave_one *one;
@@ -428,15 +432,42 @@ tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, uint64_t *handed, uint64
 	while (lv.inflight > 0)
 		uv_cond_wait(&lv.cv, &lv.mu);
 	uv_mutex_unlock(&lv.mu);
-	tsn_log(TSN_LOG_INFO, "node: leave: %llu chunks handed on, %llu with fewer than %u copies, "
-	        "%llu not placed", (unsigned long long)lv.handed, (unsigned long long)lv.short_,
-	        n->replicas, (unsigned long long)lv.failed);
 out:
-	*handed = lv.handed;
-	*short_ = lv.short_;
-	*failed = lv.failed;
+	res->handed = lv.handed;
+	res->short_ = lv.short_;
+	res->failed = lv.failed;
 	free(lv.ids);
 	uv_cond_destroy(&lv.cv);
 	uv_mutex_destroy(&lv.mu);
+	return rc;
+}
+
+int
+tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, struct tsn_node_leave_res *res)
+{
+	uv_thread_t self = uv_thread_self();
+	struct node_rec_leave rl;
+	uint64_t deadline;
+	int rc;
+
+	if (n == NULL || res == NULL)
+		return -EINVAL;
+	memset(res, 0, sizeof(*res));
+	if (n->thread_started && uv_thread_equal(&self, &n->thread))
+		return -EDEADLK;
+	deadline = node_now(n) + (timeout_ms ? timeout_ms : LEAVE_TIMEOUT_DEFAULT_MS);
+	/* the records go on the loop while this thread hands the chunks on */
+	if ((rc = node_records_leave_start(n, &rl, deadline)) != 0)
+		return rc;
+	rc = leave_chunks(n, deadline, res);
+	node_records_leave_wait(n, &rl);
+	res->records_handed = rl.handed;
+	res->records_failed = rl.failed;
+	if (rc == 0)
+		tsn_log(TSN_LOG_INFO, "node: leave: %llu chunks handed on, %llu with fewer than %u "
+		        "copies, %llu not placed; %llu records handed on, %llu not",
+		        (unsigned long long)res->handed, (unsigned long long)res->short_, n->replicas,
+		        (unsigned long long)res->failed, (unsigned long long)res->records_handed,
+		        (unsigned long long)res->records_failed);
 	return rc;
 }

@@ -300,7 +300,7 @@ start_waiting(struct tsn_node *n)
 		wait_remove(n, r);
 		n->nfetch++;
 		r->running = true;
-		node_chunk_fetch_start(n, r);
+		node_fetch_start(n, r);
 	}
 }
 
@@ -345,7 +345,7 @@ req_start(struct tsn_node *n, struct node_req *req)
 		}
 		n->nfetch++;
 		req->running = true;
-		node_chunk_fetch_start(n, req);
+		node_fetch_start(n, req);
 		return;
 	default:
 		if ((rc = node_dht_start(n, req)) != 0)

@@ -196,5 +196,14 @@ size_t tsn_recstore_expire(struct tsn_recstore *rs, uint64_t now_ms);
 size_t tsn_recstore_count(const struct tsn_recstore *rs);
 size_t tsn_recstore_bytes(const struct tsn_recstore *rs);
 size_t tsn_recstore_keys(const struct tsn_recstore *rs);
+/*
+ * The first key held after `after` in key order (NULL: the first key) into
+ * out. Returns false when there is none. A walk by this cursor sees every
+ * key held throughout it once, whatever is stored or dropped meanwhile;
+ * out may be after.
+ * Cost: O(log keys).
+ */
+bool tsn_recstore_next_key(const struct tsn_recstore *rs, const uint8_t *after,
+                           uint8_t out[TSN_ID_LEN]);
 
 #endif

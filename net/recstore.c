@@ -431,3 +431,21 @@ tsn_recstore_keys(const struct tsn_recstore *rs)
 {
 	return rs->nkeys;
 }
+
+bool
+tsn_recstore_next_key(const struct tsn_recstore *rs, const uint8_t *after,
+                      uint8_t out[TSN_ID_LEN])
+{
+	size_t ki = 0;
+	bool found = false;
+
+	if (after != NULL) {
+		ki = key_find(rs, after, &found);
+		if (found)
+			ki++;
+	}
+	if (ki >= rs->nkeys)
+		return false;
+	memcpy(out, rs->keys[ki]->key, TSN_ID_LEN);
+	return true;
+}

@@ -38,8 +38,10 @@ static const char status_help[] =
 "\n"
 "Print the figures of the node running on the data dir (tsnd): its id,\n"
 "address, peers in its routing table, records held for the network, chunks\n"
-"and bytes by role, replicas, bytes in and out (UDP, TCP) and chunk\n"
-"transfers. Needs a running node.\n";
+"and bytes by role (pinned: yours; held: for the network; cached), replicas,\n"
+"bytes in and out (UDP, TCP), chunk transfers, and repair: the chunks found\n"
+"with fewer than r copies, the copies and bytes repair placed, the records\n"
+"stored again. Needs a running node.\n";
 static const char peers_help[] =
 "usage: tsn peers\n"
 "\n"
@@ -215,9 +217,10 @@ static const char leave_help[] =
 "\n"
 "Leave the network gracefully: the node running on the data dir hands every\n"
 "chunk it holds for the network, and your own, to the nodes closest to them\n"
-"(so each keeps r copies without this node), then stops (tsnd exits, a mount\n"
-"unmounts). Prints what was handed on; exit status 1 if some chunk could not\n"
-"be placed anywhere. Needs a running node.\n";
+"(so each keeps r copies without this node), stores the DHT records it holds\n"
+"(keyword entries and others) again at the nodes closest to their keys, then\n"
+"stops (tsnd exits, a mount unmounts). Prints what was handed on; exit status\n"
+"1 if some chunk could not be placed anywhere. Needs a running node.\n";
 
 int
 cmd_leave(struct cli *c, int argc, char **argv)

@@ -506,6 +506,21 @@ remote_status(struct cli *c)
 	       (unsigned long long)s.unsolicited, (unsigned long long)s.timeouts);
 	printf("connections  %llu\n", (unsigned long long)s.connections);
 	printf("requests     %llu pending\n", (unsigned long long)s.requests_pending);
+	if (s.version < 2) {
+		printf("repair       (not reported by this node's version)\n");
+		return 0;
+	}
+	printf("under-replicated %llu chunks in the last repair pass (%llu seen since start)\n",
+	       (unsigned long long)s.repair_under_now, (unsigned long long)s.repair_under);
+	printf("repair       %llu passes, %llu chunks checked, %llu checks failed\n",
+	       (unsigned long long)s.repair_passes, (unsigned long long)s.repair_checked,
+	       (unsigned long long)s.repair_failed);
+	tsn_fmt_size(s.repair_bytes, a, sizeof(a));
+	printf("repaired     %llu copies placed, %llu bytes (%s); %llu handed on, %llu expired\n",
+	       (unsigned long long)s.repair_copies, (unsigned long long)s.repair_bytes, a,
+	       (unsigned long long)s.repair_handed, (unsigned long long)s.repair_expired);
+	printf("restored     %llu records stored again at the closest nodes (%llu failed)\n",
+	       (unsigned long long)s.records_restored, (unsigned long long)s.records_restore_failed);
 	return 0;
 }
 
@@ -543,6 +558,7 @@ int
 remote_leave(struct cli *c)
 {
 	uint8_t buf[TSN_CTL_SMALL_MAX + 4 + TSN_CTL_TEXT_MAX], type = 0;
+	struct tsn_ctl_leave_result lr;
 	long n;
 
 	/* Handing everything on may take minutes: the node's own bound is 10. */
@@ -554,12 +570,17 @@ remote_leave(struct cli *c)
 		return print_err("leave", NULL, buf, (size_t)n) < 0 ? 1 : 1;
 	if (type != TSN_CTL_OK)
 		return unexpected("leave", type) < 0 ? 1 : 1;
-	if (n != TSN_CTL_LEAVE_OK_LEN) {
+	if (tsn_ctl_leave_ok_decode(buf, (size_t)n, &lr) != 0) {
 		cli_err("leave", "malformed answer from the node");
 		return 1;
 	}
 	printf("handed %llu chunks on to other nodes (%llu with fewer than r copies, "
-	       "%llu not placed); the node stops\n", (unsigned long long)tsn_get_be64(buf),
-	       (unsigned long long)tsn_get_be64(buf + 8), (unsigned long long)tsn_get_be64(buf + 16));
-	return tsn_get_be64(buf + 16) > 0 ? 1 : 0;
+	       "%llu not placed)", (unsigned long long)lr.handed, (unsigned long long)lr.short_,
+	       (unsigned long long)lr.failed);
+	if (lr.version >= 2)
+		printf(" and %llu records (%llu not placed)", (unsigned long long)lr.records_handed,
+		       (unsigned long long)lr.records_failed);
+	printf("; the node stops\n");
+	/* a record "not placed" may be one others refuse for a newer version */
+	return lr.failed > 0 ? 1 : 0;
 }

@@ -24,7 +24,8 @@
 static const char usage_text[] =
 "usage: tsnd --port N [--datadir DIR] [--host ADDR] [--bootstrap HOST:PORT[,HOST:PORT...]]\n"
 "            [--replicas R] [--quota SIZE] [--timeout SECONDS] [-v] [-q]\n"
-"            [--repair-interval S] [--republish-interval S] [--held-ttl S] [--leave-on-exit]\n"
+"            [--repair-interval S] [--republish-interval S] [--held-ttl S]\n"
+"            [--records-interval S] [--leave-on-exit]\n"
 "\n"
 "Runs a TSN node in the foreground: the DHT and chunk transfers on UDP and\n"
 "TCP port N of ADDR, and the control socket DIR/control.sock through which\n"
@@ -45,8 +46,10 @@ static const char usage_text[] =
 "  --repair-interval S scan of the chunks held for the network (default 600)\n"
 "  --republish-interval S  check of your own (pinned) chunks (default 21600)\n"
 "  --held-ttl S        held chunks nobody republished go after this (default 7 days)\n"
-"  --leave-on-exit     on SIGINT/SIGTERM, hand the chunks held here to the next\n"
-"                      closest nodes before stopping (as `tsn leave`)\n"
+"  --records-interval S  store the DHT records held here again at the nodes\n"
+"                      closest to their keys (default 3600)\n"
+"  --leave-on-exit     on SIGINT/SIGTERM, hand the chunks and records held here\n"
+"                      to the next closest nodes before stopping (as `tsn leave`)\n"
 "  -v, --verbose       log more (-v: info, -vv: debug); default: warnings\n"
 "  -q, --quiet         log errors only\n"
 "  -h, --help          this text\n";
@@ -61,7 +64,7 @@ struct opts {
 	unsigned replicas;
 	uint64_t quota;
 	uint32_t timeout_ms;
-	uint32_t repair_ms, republish_ms;
+	uint32_t repair_ms, republish_ms, records_ms;
 	uint64_t held_ttl_ms;
 	int leave_on_exit;
 	int level;
@@ -140,6 +143,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{"repair-interval", required_argument, NULL, 'R'},
 		{"republish-interval", required_argument, NULL, 'P'},
 		{"held-ttl", required_argument, NULL, 'T'},
+		{"records-interval", required_argument, NULL, 'E'},
 		{"leave-on-exit", no_argument, NULL, 'L'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -191,10 +195,13 @@ parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case 'R':
 		case 'P':
+		case 'E':
 			if (parse_long(optarg, 1, 30 * 86400, &v) != 0)
-				return usage_error("--repair-interval, --republish-interval: '%s' is not "
-				                   "a number of seconds (1..2592000)", optarg);
-			*(opt == 'R' ? &o->repair_ms : &o->republish_ms) = (uint32_t)v * 1000;
+				return usage_error("--repair-interval, --republish-interval, "
+				                   "--records-interval: '%s' is not a number of seconds "
+				                   "(1..2592000)", optarg);
+			*(opt == 'R' ? &o->repair_ms : opt == 'P' ? &o->republish_ms : &o->records_ms) =
+				(uint32_t)v * 1000;
 			break;
 		case 'T':
 			if (parse_long(optarg, 1, 3650L * 86400, &v) != 0)
@@ -270,6 +277,7 @@ run(const struct opts *o, const sigset_t *sigs)
 	no.timeout_ms = o->timeout_ms;
 	no.repair_interval_ms = o->repair_ms;
 	no.republish_interval_ms = o->republish_ms;
+	no.records_interval_ms = o->records_ms;
 	no.held_ttl_ms = o->held_ttl_ms;
 	if ((rc = tsn_node_start(&node, &no, err, sizeof(err))) != 0) {
 		fprintf(stderr, "tsnd: %s\n", err[0] ? err : strerror(-rc));
@@ -301,12 +309,14 @@ run(const struct opts *o, const sigset_t *sigs)
 	tsn_log(TSN_LOG_INFO, "tsnd: signal %d: stopping", sig);
 	tsn_control_stop(ctl);
 	if (o->leave_on_exit && !atomic_load(&has_left)) {
-		uint64_t handed = 0, short_ = 0, failed = 0;
-		rc = tsn_node_leave(node, 0, &handed, &short_, &failed);
+		struct tsn_node_leave_res res;
+		rc = tsn_node_leave(node, 0, &res);
 		fprintf(stderr, "tsnd: leave: %llu chunks handed on, %llu with fewer copies, "
-		        "%llu not placed%s%s\n", (unsigned long long)handed,
-		        (unsigned long long)short_, (unsigned long long)failed,
-		        rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
+		        "%llu not placed; %llu records handed on, %llu not%s%s\n",
+		        (unsigned long long)res.handed, (unsigned long long)res.short_,
+		        (unsigned long long)res.failed, (unsigned long long)res.records_handed,
+		        (unsigned long long)res.records_failed, rc < 0 ? ": " : "",
+		        rc < 0 ? strerror(-rc) : "");
 	}
 	tsn_publisher_free(pub);
 	tsn_node_stop(node);

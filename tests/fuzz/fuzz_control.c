@@ -23,6 +23,7 @@ payload(uint8_t type, const uint8_t *p, size_t n)
 	uint32_t ms;
 	struct tsn_ctl_put_result pr;
 	struct tsn_ctl_status st;
+	struct tsn_ctl_leave_result lr;
 	struct tsn_ctl_stat ss;
 	struct tsn_file_info f;
 	struct tsn_contact c;
@@ -74,7 +75,18 @@ payload(uint8_t type, const uint8_t *p, size_t n)
 			if (memcmp(out, p, n) != 0)
 				abort();
 		}
-		(void)tsn_ctl_status_decode(p, n, &st);
+		if (tsn_ctl_status_decode(p, n, &st) == 0) {
+			struct tsn_ctl_status again;
+			m = tsn_ctl_status_encode(out, &st, st.version);
+			if (tsn_ctl_status_decode(out, m, &again) != 0 || again.version != st.version ||
+			    again.repair_bytes != st.repair_bytes || again.peers != st.peers)
+				abort();
+		}
+		if (tsn_ctl_leave_ok_decode(p, n, &lr) == 0) {
+			m = tsn_ctl_leave_ok_encode(out, &lr, lr.version);
+			if (m > n || memcmp(out, p, m) != 0)
+				abort();
+		}
 		break;
 	case TSN_CTL_FILE:
 		if (tsn_ctl_file_decode(p, n, &f) == 0) {

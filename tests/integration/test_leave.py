@@ -1,9 +1,14 @@
-"""`tsn leave`: the node on a data dir hands what it holds to the nodes
-closest to it, answers with what it handed on, and stops; nothing is lost."""
+"""`tsn leave`: the node on a data dir hands what it holds (chunks and DHT
+records) to the nodes closest to it, answers with what it handed on, and
+stops; nothing is lost."""
 import re
 import time
 
 from conftest import files_equal, write_random
+
+LEAVE_RE = re.compile(r"handed (\d+) chunks on to other nodes \((\d+) with fewer than r copies, "
+                      r"(\d+) not placed\) and (\d+) records \((\d+) not placed\); "
+                      r"the node stops")
 
 
 def held(d):
@@ -25,8 +30,7 @@ def test_leave_hands_on_and_stops(network, tmp_path):
     assert n_held > 0
     p = leaver.tsn.run("leave")
     out = p.stdout.decode()
-    m = re.match(r"handed (\d+) chunks on to other nodes \((\d+) with fewer than r copies, "
-                 r"(\d+) not placed\); the node stops", out)
+    m = LEAVE_RE.match(out)
     assert m, out
     print(f"{leaver.name} held {n_held}: {out.strip()}")
     assert int(m.group(1)) == n_held and int(m.group(3)) == 0, out
@@ -44,6 +48,54 @@ def test_leave_hands_on_and_stops(network, tmp_path):
     owner.stopped = True
     reader = network.add(bootstrap=[nodes[1].addr if nodes[1] is not leaver else nodes[2].addr])
     network.wait_peers([reader], 1)
+    reader.tsn.run("get", uri, "-o", tmp_path / "out")
+    assert files_equal(src, tmp_path / "out")
+
+
+def records(d):
+    return int(d.status()["records"])
+
+
+def test_leave_hands_records_on(network, tmp_path):
+    """The keyword records of a file whose publisher is gone, held by the
+    leaver only (the other nodes joined after they were stored), are still
+    found by a search from a newcomer after the leaver stopped."""
+    pub = network.add()
+    leaver = network.add(bootstrap=[pub.addr])
+    network.wait_peers([pub, leaver], 1)
+    src = write_random(tmp_path / "quokka leavetest.bin", 200_000)
+    (uri,) = pub.tsn.put(src)
+    assert records(leaver) > 0  # the keyword records (at most k nodes: both)
+    held_records = records(leaver)
+    pub.stop()  # the publisher is gone, and republishes nothing more
+
+    others = [network.add(bootstrap=[leaver.addr]) for _ in range(3)]
+    network.wait_peers(others, 3)
+    assert all(records(d) == 0 for d in others)  # only the leaver holds them
+
+    p = leaver.tsn.run("leave")
+    out = p.stdout.decode()
+    m = LEAVE_RE.match(out)
+    assert m, out
+    assert int(m.group(4)) == held_records and int(m.group(5)) == 0, out
+    leaver.stopped = True
+    deadline = time.monotonic() + 30
+    while leaver.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leaver.proc.returncode == 0, leaver.log()
+    # at another node now (the put reported 2 nodes or more: the leaver and
+    # another); the status snapshots follow within 250 ms
+    deadline = time.monotonic() + 10
+    while sum(records(d) for d in others) < held_records:
+        assert time.monotonic() < deadline, [records(d) for d in others]
+        time.sleep(0.2)
+
+    # A newcomer finds the file by its words, and reads it (the chunks went
+    # with the leave too).
+    reader = network.add(bootstrap=[others[0].addr])
+    network.wait_peers([reader], 1)
+    found = reader.tsn.run("search", "--timeout", "5", "quokka", "leavetest").stdout.decode()
+    assert uri in found, found
     reader.tsn.run("get", uri, "-o", tmp_path / "out")
     assert files_equal(src, tmp_path / "out")
 
