@@ -1,14 +1,18 @@
 /*
  * ops_dir.c: names: lookup, forget, mkdir, mknod, unlink, rmdir, rename;
  * symlink and link are refused. Each op takes fs->mu for the tree change
- * and its record write (not synced), and replies after dropping it.
+ * and its record write (not synced), and replies after dropping it. Keyword
+ * publishing follows names: unlink withdraws a file's records, rename
+ * publishes them under the new name and withdraws the old name's.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fs_i.h"
+#include "publish.h"
 #include "util.h"
 
 void
@@ -324,12 +328,72 @@ rename_check(struct tsn_fs *fs, struct fs_node *p, const char *name, struct fs_n
 	return 0;
 }
 
+/*
+ * What a rename changes in what is published, taken under fs->mu and done
+ * after it is dropped (the publisher may wait for the node's queue).
+ * Sharing follows the name: a file renamed is shared under the new name's
+ * words (its slot is (root id, name), so that is a new slot) and the old
+ * name's slot is withdrawn (tombstoned); a file it replaced is withdrawn,
+ * unless it was the same content under the same name.
+ */
+struct rename_pub {
+	bool share, drop_dst;
+	struct tsn_uri uri, dst_uri;
+	char old[FS_NAME_MAX + 1], name[FS_NAME_MAX + 1];
+	char *kw;                  /* the file's extra keywords, owned */
+	size_t klen;
+};
+
+/* Under fs->mu, after the rename: note what to publish and withdraw. */
+static void
+rename_pub_note(struct rename_pub *rp, const struct fs_node *src, const struct fs_node *dst,
+                const char *old)
+{
+	memset(rp, 0, sizeof(*rp));
+	if (src->kind == FS_FILE && src->has_uri && strcmp(old, src->name) != 0) {
+		rp->share = true;
+		rp->uri = src->uri;
+		snprintf(rp->old, sizeof(rp->old), "%s", old);
+		snprintf(rp->name, sizeof(rp->name), "%s", src->name);
+		if (src->keywords != NULL && src->klen > 0 && (rp->kw = malloc(src->klen)) != NULL) {
+			memcpy(rp->kw, src->keywords, src->klen);
+			rp->klen = src->klen;
+		}
+	}
+	if (dst != NULL && dst->kind == FS_FILE && dst->has_uri &&
+	    !(src->kind == FS_FILE && src->has_uri &&
+	      memcmp(dst->uri.id, src->uri.id, TSN_ID_LEN) == 0)) {
+		rp->drop_dst = true;
+		rp->dst_uri = dst->uri;
+		snprintf(rp->name, sizeof(rp->name), "%s", src->name);
+	}
+}
+
+/* Without fs->mu: the new name's records first, so the file stays findable. */
+static void
+rename_pub_do(struct tsn_fs *fs, struct rename_pub *rp)
+{
+	int rc;
+
+	if (fs->publisher != NULL && rp->drop_dst)
+		fs_withdraw(fs, &rp->dst_uri, rp->name);
+	if (fs->publisher != NULL && rp->share) {
+		if ((rc = tsn_publisher_share(fs->publisher, &rp->uri, rp->name, rp->kw, rp->klen)) < 0)
+			tsn_log(TSN_LOG_INFO, "mount: '%s': no keyword published: %s", rp->name,
+			        strerror(-rc));
+		fs_withdraw(fs, &rp->uri, rp->old);
+	}
+	free(rp->kw);
+	rp->kw = NULL;
+}
+
 void
 fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
              const char *newname, unsigned int flags)
 {
 	struct tsn_fs *fs = fuse_req_userdata(req);
 	struct fs_node *p, *np, *src = NULL, *dst = NULL;
+	struct rename_pub rp = {0};
 	int rc, dead = 0;
 
 	if (flags & ~(unsigned)RENAME_NOREPLACE) {
@@ -362,6 +426,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
 			fs_dir_link(fs, np, dst, newname);
 		goto out;
 	}
+	rename_pub_note(&rp, src, dst, name);
 	if (dst != NULL) {
 		fs_ns_delete(fs, dst->ino);
 		dst->ctime = src->ctime;
@@ -375,4 +440,5 @@ out:
 	if (dead)
 		fs_node_destroy(fs, dst);
 	fuse_reply_err(req, -rc);
+	rename_pub_do(fs, &rp);
 }

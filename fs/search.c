@@ -9,9 +9,13 @@
  * names come from the network: tsn_kw_entry_open checked them (non-empty,
  * no '/', no NUL, not "." or ".."). One file per (content, name); another
  * content under a name already listed gets ".<8 hex of its root id>"
- * before the extension. rmdir forgets a search; at most FS_SEARCHES_MAX are
- * kept, the oldest forgotten first. Everything here runs under fs->mu
- * except the search itself.
+ * before the extension. A folder looked up again once its run has ended,
+ * SEARCH_RERUN_MS or more after that run started, runs the search again
+ * (and the lookup waits for it as the first did), so results published
+ * since appear: one run per folder at a time, at most one start per
+ * SEARCH_RERUN_MS. Results found earlier stay listed. rmdir forgets a
+ * search; at most FS_SEARCHES_MAX are kept, the oldest forgotten first.
+ * Everything here runs under fs->mu except the search itself.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +29,9 @@
 #include "search.h"
 #include "util.h"
 
+/* A folder's search runs again when looked up this long after its last start. */
+#define SEARCH_RERUN_MS FS_SEARCH_RUN_MS
+
 struct fs_search {
 	struct fs_search *next;   /* fs->searches, oldest first */
 	struct tsn_fs *fs;
@@ -32,8 +39,18 @@ struct fs_search {
 	char *query;
 	int refs;                 /* the list, the thread, waiters */
 	int done;                 /* the run ended */
+	uint64_t started_ms;      /* the last run's start (CLOCK_MONOTONIC) */
 	size_t nresults;
 };
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static void
 search_unref_locked(struct fs_search *s)
@@ -147,6 +164,47 @@ forget_locked(struct tsn_fs *fs, struct fs_search *s)
 	search_unref_locked(s);
 }
 
+/*
+ * Under fs->mu: run s's search (again) on a thread of its own. Returns 1
+ * when it started (s then holds a reference for the caller's
+ * fs_search_wait), 0 when it could not (s stays done).
+ */
+static int
+run_locked(struct tsn_fs *fs, struct fs_search *s)
+{
+	pthread_t t;
+
+	s->done = 0;
+	s->started_ms = mono_ms();
+	s->refs++;
+	if (pthread_create(&t, NULL, search_main, s) != 0) {
+		s->refs--;
+		s->done = 1;
+		tsn_log(TSN_LOG_WARN, "mount: search '%s': cannot start a thread", s->query);
+		return 0;
+	}
+	pthread_detach(t);
+	fs->search_threads++;
+	s->refs++; /* the waiter's */
+	return 1;
+}
+
+/* Under fs->mu: search folder n looked up again; run it again when due. */
+static void
+rerun_locked(struct tsn_fs *fs, struct fs_node *n, struct fs_search **wait)
+{
+	struct fs_search *s;
+
+	for (s = fs->searches; s != NULL && s->dir != n; s = s->next)
+		;
+	if (s == NULL || !s->done || fs->node == NULL || fs->search_stop ||
+	    mono_ms() - s->started_ms < SEARCH_RERUN_MS)
+		return;
+	tsn_log(TSN_LOG_DEBUG, "mount: search '%s': looked at again, run again", s->query);
+	if (run_locked(fs, s))
+		*wait = s;
+}
+
 int
 fs_search_lookup_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name,
                         struct fs_node **out, struct fs_search **wait)
@@ -154,12 +212,12 @@ fs_search_lookup_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name
 	struct tsn_keywords kw = {0};
 	struct fs_search *s, **tail;
 	struct fs_node *n;
-	pthread_t t;
 	int rc;
 
 	*wait = NULL;
 	if ((n = fs_dir_find(fs, dir, name)) != NULL) {
 		*out = n;
+		rerun_locked(fs, n, wait);
 		return 0;
 	}
 	if ((rc = fs_check_name(name)) < 0)
@@ -199,17 +257,8 @@ fs_search_lookup_locked(struct tsn_fs *fs, struct fs_node *dir, const char *name
 		s->done = 1; /* no network: an empty folder */
 		return 0;
 	}
-	s->refs++;
-	if (pthread_create(&t, NULL, search_main, s) != 0) {
-		s->refs--;
-		s->done = 1;
-		tsn_log(TSN_LOG_WARN, "mount: search '%s': cannot start a thread", name);
-		return 0;
-	}
-	pthread_detach(t);
-	fs->search_threads++;
-	s->refs++; /* the waiter's */
-	*wait = s;
+	if (run_locked(fs, s))
+		*wait = s;
 	return 0;
 }
 

@@ -23,6 +23,7 @@ tsn_dht_opts_default(struct tsn_dht_opts *o)
 	o->max_ops = 32;
 	o->max_get_records = 64;
 	o->max_pages = 8;
+	o->max_kw_pages = 192;
 	o->expire_every_ms = 60000;
 	tsn_table_opts_default(&o->table);
 	tsn_recstore_opts_default(&o->records);
@@ -50,7 +51,8 @@ tsn_dht_new(struct tsn_dht **out, const struct tsn_dht_opts *o, const struct tsn
 	d->ud = ud;
 #define DEF(f) if (d->o.f == 0) d->o.f = def.f
 	DEF(k); DEF(alpha); DEF(query_timeout_ms); DEF(op_timeout_ms); DEF(max_inflight);
-	DEF(max_ops); DEF(max_get_records); DEF(max_pages); DEF(expire_every_ms);
+	DEF(max_ops); DEF(max_get_records); DEF(max_pages); DEF(max_kw_pages);
+	DEF(expire_every_ms);
 #undef DEF
 	memcpy(d->o.table.own_id, d->o.id, TSN_ID_LEN);
 	d->o.table.k = d->o.k;

@@ -57,6 +57,15 @@ struct tsn_dht_opts {
 	unsigned max_ops;            /* concurrent lookups, gets and puts; default 32 */
 	unsigned max_get_records;    /* records one get collects; default 64 */
 	unsigned max_pages;          /* VALUES pages one get asks a node for; default 8 */
+	/*
+	 * Extra VALUES pages one keyword get may ask for, all nodes together;
+	 * default 192. A get whose records are KEYWORD records (many per key)
+	 * pages a node past max_pages while its pages still bring records new
+	 * to the get, drawing on this budget, so a word held by hundreds of
+	 * files is read whole. A keyword get thus sends at most
+	 * k * max_pages + max_kw_pages FIND_VALUE and keeps max_get_records.
+	 */
+	unsigned max_kw_pages;
 	uint64_t expire_every_ms;    /* record expiry sweep period; default 60000 */
 	struct tsn_table_opts table; /* own_id and k are set from id and k */
 	struct tsn_recstore_opts records;

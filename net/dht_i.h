@@ -38,10 +38,11 @@ enum cand_state { C_NEW = 0, C_INFLIGHT, C_ANSWERED, C_FAILED };
 struct dht_cand {
 	struct tsn_contact c;
 	uint8_t state;
-	uint8_t pages;   /* VALUES pages asked for */
+	uint16_t pages;  /* VALUES pages asked for after the first */
 	uint8_t tries;   /* queries sent to it (pages included) */
 	uint16_t first;  /* VALUES: the cursor its paging started at */
 	bool wrapped;    /* VALUES: paging went past the end back to 0 */
+	bool store_sent; /* put: its STORE went (or failed to send) */
 };
 
 struct dht_op {
@@ -61,8 +62,11 @@ struct dht_op {
 	size_t ncand;                /* sorted by distance to target */
 	struct tsn_record *recs;     /* get: max_get_records slots */
 	size_t nrecs;
+	bool keyword;                /* get: KEYWORD records seen (pages on, see max_kw_pages) */
+	unsigned kw_pages;           /* get: extra pages drawn from max_kw_pages */
 	struct tsn_record *rec;      /* put: the record */
 	unsigned stores_out;         /* put: STOREs awaiting their ack */
+	uint64_t store_until;        /* put: STOREs left unsent (query table full) wait until then */
 	unsigned stored;             /* put: acks with TSN_STORE_OK (+ self) */
 	int store_err;               /* put: refusal of the closest refusing node */
 };

@@ -19,6 +19,8 @@
 
 /* Queries a candidate gets before it counts as failed for good. */
 #define LOOKUP_TRIES 2
+/* A put waits at most this many query timeouts for room to send its STOREs. */
+#define STORE_WAIT_TIMEOUTS 4
 
 static void step(struct tsn_dht *d, uint64_t now, struct dht_op *op);
 
@@ -76,21 +78,30 @@ cand_add(struct tsn_dht *d, struct dht_op *op, const struct tsn_contact *c)
 	op->any_cand = true;
 }
 
-/* Keep rec (already checked) in the results: per slot only the highest seq. */
-static void
+/*
+ * Keep rec (already checked) in the results: per slot only the highest seq.
+ * Returns true when rec was new to the get (a new slot, or a higher seq).
+ */
+static bool
 merge_record(struct tsn_dht *d, struct dht_op *op, const struct tsn_record *rec)
 {
+	if (rec->type == TSN_REC_KEYWORD)
+		op->keyword = true;
 	for (size_t i = 0; i < op->nrecs; i++) {
 		if (!tsn_record_same_slot(&op->recs[i], rec))
 			continue;
-		if (tsn_record_is_signed(rec->type) && rec->seq > op->recs[i].seq)
+		if (tsn_record_is_signed(rec->type) && rec->seq > op->recs[i].seq) {
 			op->recs[i] = *rec;
-		else if (!tsn_record_is_signed(rec->type) && rec->expiry_ms > op->recs[i].expiry_ms)
+			return true;
+		}
+		if (!tsn_record_is_signed(rec->type) && rec->expiry_ms > op->recs[i].expiry_ms)
 			op->recs[i].expiry_ms = rec->expiry_ms;
-		return;
+		return false;
 	}
-	if (op->nrecs < d->o.max_get_records)
-		op->recs[op->nrecs++] = *rec;
+	if (op->nrecs == d->o.max_get_records)
+		return false;
+	op->recs[op->nrecs++] = *rec;
+	return true;
 }
 
 /*
@@ -200,26 +211,60 @@ count_answered(const struct dht_op *op, unsigned k)
 	return n;
 }
 
+/*
+ * Send STORE to each of the k closest that answered and has none yet. A
+ * STORE the query table has no room for (-EAGAIN) is left for lookup_tick
+ * to retry (op->starved): a node putting many records at once (a file's
+ * keywords) filled its table and dropped the rest, so a third of tsn-sim's
+ * keyword records reached fewer than k nodes.
+ */
 static void
-start_storing(struct tsn_dht *d, uint64_t now, struct dht_op *op)
+send_stores(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 {
 	unsigned sent = 0, slot = op_slot(d, op);
-	const uint8_t *kth = NULL;
 	int rc;
 
-	op->storing = true;
+	op->starved = false;
 	for (size_t i = 0; i < op->ncand && sent < d->o.k; i++) {
 		struct dht_cand *c = &op->cand[i];
 		if (c->state != C_ANSWERED)
 			continue;
 		sent++;
-		kth = c->c.id;
+		if (c->store_sent)
+			continue;
 		d->out->h.type = TSN_MSG_STORE;
 		d->out->u.store.rc = 0;
 		d->out->u.store.rec = *op->rec;
-		if (dht_send_request(d, now, &c->c.addr, c->c.id, d->out, Q_STORE, slot, NULL) == 0)
+		rc = dht_send_request(d, now, &c->c.addr, c->c.id, d->out, Q_STORE, slot, NULL);
+		if (rc == -EAGAIN) {
+			op->starved = true;
+			continue;
+		}
+		c->store_sent = true; /* or failed to send: not tried again */
+		if (rc == 0) {
 			op->stores_out++;
+			op->deadline = now + d->o.query_timeout_ms + 1;
+		}
 	}
+}
+
+static void
+start_storing(struct tsn_dht *d, uint64_t now, struct dht_op *op)
+{
+	unsigned sent = 0;
+	const uint8_t *kth = NULL;
+	int rc;
+
+	op->storing = true;
+	op->deadline = now + d->o.query_timeout_ms + 1;
+	op->store_until = now + STORE_WAIT_TIMEOUTS * d->o.query_timeout_ms;
+	for (size_t i = 0; i < op->ncand && sent < d->o.k; i++) {
+		if (op->cand[i].state != C_ANSWERED)
+			continue;
+		sent++;
+		kth = op->cand[i].c.id;
+	}
+	send_stores(d, now, op);
 	/* This node stores too when it is one of the k closest. */
 	if (sent < d->o.k || tsn_id_dist_cmp(op->target, d->o.id, kth) < 0) {
 		/* through the STORE_ACK codes, so local and remote refusals read alike */
@@ -229,7 +274,6 @@ start_storing(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 		else if (op->store_err == 0)
 			op->store_err = rc;
 	}
-	op->deadline = now + d->o.query_timeout_ms + 1;
 }
 
 /* The search phase is over (converged, or the deadline passed). */
@@ -288,7 +332,8 @@ send_query(struct tsn_dht *d, uint64_t now, struct dht_op *op, size_t i, uint16_
 	rc = dht_send_request(d, now, &c->c.addr, c->c.id, m, Q_LOOKUP, op_slot(d, op), NULL);
 	if (rc == 0) {
 		c->state = C_INFLIGHT;
-		c->tries++;
+		if (c->tries < UINT8_MAX)
+			c->tries++;
 		op->inflight++;
 	} else if (rc == -EAGAIN) {
 		op->starved = true; /* left NEW, retried by lookup_tick */
@@ -308,7 +353,11 @@ step(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 	if (op->done)
 		return;
 	if (op->storing) {
-		if (op->stores_out == 0 || now >= op->deadline)
+		if (op->starved && now < op->store_until)
+			send_stores(d, now, op);
+		else
+			op->starved = false; /* waited long enough for room: the rest are dropped */
+		if (!op->starved && (op->stores_out == 0 || now >= op->deadline))
 			finish(d, op, op->stored > 0 ? (int)op->stored
 			                             : op->store_err != 0 ? op->store_err : -EHOSTUNREACH);
 		return;
@@ -375,6 +424,43 @@ step(struct tsn_dht *d, uint64_t now, struct dht_op *op)
 		search_over(d, now, op, false);
 }
 
+/*
+ * Candidate ci answered a VALUES page whose cursor of the next page is nx
+ * and which brought `fresh` records new to the get: ask for the next page,
+ * or not. Every get pages a node for up to max_pages pages. A keyword get
+ * (many records per key, a few per page) goes on past that while the
+ * node's pages still bring new records, drawing on the get's budget of
+ * max_kw_pages extra pages: each node starts at another offset (step), so
+ * each reads its own stretch of the list until it reaches records another
+ * node already sent, and together they read it whole.
+ */
+static void
+next_page(struct tsn_dht *d, uint64_t now, struct dht_op *op, size_t ci, uint16_t nx,
+          unsigned fresh)
+{
+	struct dht_cand *c = &op->cand[ci];
+	bool more = nx != 0, extra;
+
+	c->state = C_ANSWERED;
+	if (!more && c->first != 0 && !c->wrapped) {
+		c->wrapped = true; /* at the end: go on from 0 */
+		more = true;
+	} else if (c->wrapped && nx >= c->first) {
+		more = false; /* back where it started */
+	}
+	if (!more || ((op->flags & TSN_DHT_GET_FIRST) && op->nrecs > 0))
+		return;
+	extra = c->pages + 1u >= d->o.max_pages;
+	if (extra && (!op->keyword || fresh == 0 || op->kw_pages >= d->o.max_kw_pages ||
+	              op->nrecs == d->o.max_get_records))
+		return;
+	c->pages++;
+	op->kw_pages += extra;
+	send_query(d, now, op, ci, nx);
+	if (c->state != C_INFLIGHT)
+		c->state = C_ANSWERED;
+}
+
 void
 lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct dht_query *q,
                 const struct tsn_msg *m)
@@ -403,6 +489,7 @@ lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct
 		for (unsigned i = 0; i < m->u.nodes.n; i++)
 			cand_add(d, op, &m->u.nodes.nodes[i]);
 	} else if (m->h.type == TSN_MSG_VALUES && op->kind == OP_VALUES) {
+		unsigned fresh = 0;
 		for (unsigned i = 0; i < m->u.values.n; i++) {
 			const struct tsn_record *r = &m->u.values.recs[i];
 			/* authenticate before use: a peer may send anything */
@@ -412,27 +499,10 @@ lookup_on_reply(struct tsn_dht *d, uint64_t now, struct dht_op *op, const struct
 				continue; /* a copy of what is merged already */
 			if (tsn_record_verify(r) != 0)
 				continue;
-			merge_record(d, op, r);
+			fresh += merge_record(d, op, r);
 		}
-		if (ci >= 0) {
-			struct dht_cand *c = &op->cand[ci];
-			c->state = C_ANSWERED;
-			uint16_t nx = m->u.values.next;
-			bool more = nx != 0;
-			if (!more && c->first != 0 && !c->wrapped) {
-				c->wrapped = true; /* at the end: go on from 0 */
-				more = true;
-			} else if (c->wrapped && nx >= c->first) {
-				more = false; /* back where it started */
-			}
-			if (more && c->pages + 1u < d->o.max_pages &&
-			    !((op->flags & TSN_DHT_GET_FIRST) && op->nrecs > 0)) {
-				c->pages++;
-				send_query(d, now, op, (size_t)ci, nx);
-				if (c->state != C_INFLIGHT)
-					c->state = C_ANSWERED;
-			}
-		}
+		if (ci >= 0)
+			next_page(d, now, op, (size_t)ci, m->u.values.next, fresh);
 	}
 	step(d, now, op);
 }

@@ -119,3 +119,57 @@ def test_search(tmp_path, network, mounts):
     got = wait_search(ltsn, ["terra"], {a.name})
     assert got == {a.name: (700_000, ua)}
     assert time.monotonic() - t0 < 120
+
+
+def test_search_rename(tmp_path, network, mounts):
+    """Sharing follows the name: a file renamed in the mount is found by the
+    new name's words, and the old name's records are withdrawn (tombstoned)."""
+    t0 = time.monotonic()
+    nodes = network.start(6)
+    share = mounts.new("share", opts=(f"bootstrap={nodes[0].addr}",))
+    src = tmp_path / "alpha beta.txt"
+    write_random(str(src), 5000, seed=11)
+    subprocess.run(["cp", str(src), share.path(src.name)], check=True, timeout=60)
+    uri = subprocess.run(["getfattr", "--only-values", "-n", "user.tsn.uri",
+                          share.path(src.name)],
+                         capture_output=True, check=True, timeout=30).stdout.decode().strip()
+    other = nodes[3].tsn
+    assert wait_search(other, ["alpha"], {src.name}) == {src.name: (5000, uri)}
+
+    os.rename(share.path(src.name), share.path("gamma delta.txt"))
+    names = os.listdir(share.path())
+    assert "gamma delta.txt" in names and src.name not in names
+    new = {"gamma delta.txt": (5000, uri)}
+    assert wait_search(other, ["gamma"], set(new)) == new
+    assert wait_search(other, ["delta", "gamma"], set(new)) == new
+    # the old name's slot is tombstoned: its words find nothing any more
+    assert wait_search(other, ["alpha"], set()) == {}
+    assert search(other, "beta") == {}
+    # a word of both names (the extension) finds the file once, by its new name
+    assert wait_search(other, ["txt"], set(new)) == new
+    assert time.monotonic() - t0 < 120
+
+
+def test_search_folder_rerun(tmp_path, network, mounts):
+    """A search/ folder looked at again after its run ended runs the search
+    again (at most once per 10 s), so a file published since shows up."""
+    t0 = time.monotonic()
+    nodes = network.start(6)
+    look = mounts.new("look", opts=(f"bootstrap={nodes[0].addr}",))
+    one, two = tmp_path / "kappa one.txt", tmp_path / "kappa two.txt"
+    write_random(str(one), 2000, seed=21)
+    write_random(str(two), 3000, seed=22)
+    nodes[1].tsn.put(str(one))
+    assert wait_search(nodes[4].tsn, ["kappa"], {one.name}) != {}
+    folder = look.path("search", "kappa")
+    assert os.listdir(folder) == [one.name]
+    nodes[2].tsn.put(str(two))
+    assert set(wait_search(nodes[4].tsn, ["kappa"], {one.name, two.name})) == \
+        {one.name, two.name}
+    end = time.monotonic() + 40
+    while set(os.listdir(folder)) != {one.name, two.name} and time.monotonic() < end:
+        time.sleep(0.5)
+    assert sorted(os.listdir(folder)) == sorted([one.name, two.name])
+    assert os.path.getsize(os.path.join(folder, two.name)) == 3000
+    assert files_equal(str(two), os.path.join(folder, two.name))
+    assert time.monotonic() - t0 < 120
