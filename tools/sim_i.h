@@ -89,6 +89,7 @@ struct sim_cfg {
 	bool chunks_set;                  /* --chunks given (paper: else 20000) */
 	unsigned files_per_node, fetches;
 	unsigned searches;                /* files: keyword searches measured */
+	bool real_publish;                /* files: real keyword puts even with the fast join */
 	double session_s, downtime_s, shape, duration_s, republish_s;
 	bool interactive;
 	const char *sizes;                /* paper: comma-separated N */
@@ -482,17 +483,20 @@ struct sim_chunk {
 /* Copies on live nodes. */
 unsigned sim_chunk_live(const struct sim *s, const struct sim_chunk *c);
 /*
- * Place c[0..n) at the first r nodes of a lookup from each owner (group
- * "place"). *exact: chunks then held by the true r closest live nodes
- * (the owner excluded). 0 or -ENOMEM.
+ * Place c[0..n) as a push does (group "place"): each owner looks the id
+ * up; the r closest live ones of the nodes found and the owner hold it.
+ * *exact: chunks then held by the true r closest live nodes. 0 or -ENOMEM.
  */
 int sim_chunks_place(struct sim *s, struct sim_report *rep, struct sim_chunk *c, size_t n,
                      unsigned r, unsigned *exact);
 /*
- * Repair round (group "repair"): every chunk with a live copy is looked up
- * by its first live holder, which pushes it to the first r nodes found.
- * *repaired: chunks that had a live copy; *exact: of those, held afterwards
- * by all r true closest live nodes. 0 or -ENOMEM.
+ * One repair pass (group "repair") by node_repair.c's rules: every live
+ * holder of every chunk looks its id up; of the nodes found and itself the
+ * r closest live ones must hold it (a copy placed where missing); a holder
+ * not among them drops its copy when r others hold it. *repaired: chunks
+ * that had a live copy; *exact: of those, held afterwards by all r true
+ * closest live nodes. Figures store.repair_checks, _put, _dropped.
+ * 0 or -ENOMEM.
  */
 int sim_chunks_repair(struct sim *s, struct sim_report *rep, struct sim_chunk *c, size_t n,
                       unsigned r, unsigned *repaired, unsigned *exact);
