@@ -72,6 +72,19 @@ rcur_u16(struct rcur *c)
 	return v;
 }
 
+static inline uint32_t
+rcur_u32(struct rcur *c)
+{
+	uint32_t v;
+
+	if (rcur_need(c, 4) != 0)
+		return 0;
+	v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 | c->p[3];
+	c->p += 4;
+	c->left -= 4;
+	return v;
+}
+
 static inline uint64_t
 rcur_u64(struct rcur *c)
 {
@@ -144,6 +157,16 @@ wcur_u16(struct wcur *c, uint16_t v)
 		at[0] = (uint8_t)(v >> 8);
 		at[1] = (uint8_t)v;
 	}
+}
+
+static inline void
+wcur_u32(struct wcur *c, uint32_t v)
+{
+	uint8_t *at = wcur_take(c, 4);
+
+	if (at != NULL)
+		for (int i = 3; i >= 0; i--, v >>= 8)
+			at[i] = (uint8_t)v;
 }
 
 static inline void

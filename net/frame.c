@@ -13,15 +13,18 @@ static const struct {
 	const char *name;
 	size_t min, max;   /* body sizes; max 0 = not a valid type to decode */
 	bool status;       /* id then u8 status */
+	bool age;          /* id then u32 age (before the block) */
 	bool block;        /* id then the block */
 } types[TSN_FRAME_TYPE_END] = {
-	[TSN_FRAME_CHUNK_GET] = {"CHUNK_GET", TSN_ID_LEN, TSN_ID_LEN, false, false},
-	[TSN_FRAME_CHUNK_DATA] = {"CHUNK_DATA", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, true},
-	[TSN_FRAME_CHUNK_NONE] = {"CHUNK_NONE", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false},
-	[TSN_FRAME_CHUNK_PUT] = {"CHUNK_PUT", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, true},
-	[TSN_FRAME_CHUNK_ACK] = {"CHUNK_ACK", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false},
-	[TSN_FRAME_FORWARD] = {"FORWARD", 0, 0, false, false},
-	[TSN_FRAME_CHUNK_HAS] = {"CHUNK_HAS", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false},
+	[TSN_FRAME_CHUNK_GET] = {"CHUNK_GET", TSN_ID_LEN, TSN_ID_LEN, false, false, false},
+	[TSN_FRAME_CHUNK_DATA] = {"CHUNK_DATA", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, false, true},
+	[TSN_FRAME_CHUNK_NONE] = {"CHUNK_NONE", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},
+	[TSN_FRAME_CHUNK_PUT] = {"CHUNK_PUT", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, false, true},
+	[TSN_FRAME_CHUNK_ACK] = {"CHUNK_ACK", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},
+	[TSN_FRAME_FORWARD] = {"FORWARD", 0, 0, false, false, false},
+	[TSN_FRAME_CHUNK_HAS] = {"CHUNK_HAS", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},
+	[TSN_FRAME_CHUNK_COPY] = {"CHUNK_COPY", TSN_ID_LEN + 5, TSN_ID_LEN + 4 + TSN_BLOCK_MAX, false,
+	                          true, true},
 };
 
 static uint32_t
@@ -77,10 +80,13 @@ tsn_frame_decode(const uint8_t *buf, size_t len, struct tsn_frame *f)
 		return -EBADMSG;
 	rcur_bytes(&c, f->id, TSN_ID_LEN);
 	f->status = 0;
+	f->age_s = 0;
 	f->block = NULL;
 	f->block_len = 0;
 	if (types[f->type].status)
 		f->status = rcur_u8(&c);
+	if (types[f->type].age)
+		f->age_s = rcur_u32(&c);
 	if (types[f->type].block) {
 		f->block = c.p;
 		f->block_len = c.left;
@@ -103,6 +109,8 @@ tsn_frame_encode_head(const struct tsn_frame *f, uint8_t *buf, size_t cap)
 	body = TSN_ID_LEN;
 	if (types[f->type].status)
 		body += 1;
+	if (types[f->type].age)
+		body += 4;
 	if (types[f->type].block) {
 		if (f->block_len == 0 || f->block_len > TSN_BLOCK_MAX || f->block == NULL)
 			return -EINVAL;
@@ -120,6 +128,8 @@ tsn_frame_encode_head(const struct tsn_frame *f, uint8_t *buf, size_t cap)
 	wcur_bytes(&c, f->id, TSN_ID_LEN);
 	if (types[f->type].status)
 		wcur_u8(&c, f->status);
+	if (types[f->type].age)
+		wcur_u32(&c, f->age_s);
 	if (c.err != 0)
 		return c.err;
 	return (int)c.len;

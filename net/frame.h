@@ -18,6 +18,9 @@
  *   CHUNK_HAS   id[32] u8 flags              request: do you hold it? (ACK 0 or
  *                                            NOTFOUND); flags bit 0 (HAS_REFRESH):
  *                                            the owner asks, restart its lifetime
+ *   CHUNK_COPY  id[32] u32 age block[1..BLOCK_MAX]  request: hold this block as a
+ *                                            copy whose lifetime began age seconds
+ *                                            ago (repair, leave; ACK as PUT)
  *
  * A reply carries the request id of its request. Decoding is table-driven
  * (bounds-checked by type, exact body size per type, no trailing bytes)
@@ -39,10 +42,10 @@
 #define TSN_FRAME_VERSION 1
 #define TSN_FRAME_LEN_SIZE 4     /* the u32 length prefix */
 #define TSN_FRAME_HDR_LEN 14     /* length, version, type, request id */
-#define TSN_FRAME_BODY_MAX (TSN_ID_LEN + TSN_BLOCK_MAX)
+#define TSN_FRAME_BODY_MAX (TSN_ID_LEN + 4 + TSN_BLOCK_MAX)
 #define TSN_FRAME_MAX (TSN_FRAME_HDR_LEN + TSN_FRAME_BODY_MAX)
-/* Everything of a frame but its block: header, id, status. */
-#define TSN_FRAME_HEAD_MAX (TSN_FRAME_HDR_LEN + TSN_ID_LEN + 1)
+/* Everything of a frame but its block: header, id, status or age. */
+#define TSN_FRAME_HEAD_MAX (TSN_FRAME_HDR_LEN + TSN_ID_LEN + 4)
 
 enum tsn_frame_type {
 	TSN_FRAME_CHUNK_GET = 1,
@@ -52,6 +55,7 @@ enum tsn_frame_type {
 	TSN_FRAME_CHUNK_ACK = 5,
 	TSN_FRAME_FORWARD = 6,   /* reserved: anonymity forwarding envelope */
 	TSN_FRAME_CHUNK_HAS = 7, /* repair: a presence check, answered by CHUNK_ACK */
+	TSN_FRAME_CHUNK_COPY = 8, /* repair: CHUNK_PUT of a copy with its lifetime's age */
 	TSN_FRAME_TYPE_END       /* one past the last type number */
 };
 
@@ -72,8 +76,9 @@ struct tsn_frame {
 	uint64_t reqid;
 	uint8_t id[TSN_ID_LEN];
 	uint8_t status;           /* NONE, ACK; HAS: its flags */
-	const uint8_t *block;     /* DATA, PUT: borrowed (a view into the decoded input) */
-	size_t block_len;         /* DATA, PUT: 1..TSN_BLOCK_MAX */
+	uint32_t age_s;           /* COPY: seconds since the copy's lifetime began */
+	const uint8_t *block;     /* DATA, PUT, COPY: borrowed (a view into the decoded input) */
+	size_t block_len;         /* DATA, PUT, COPY: 1..TSN_BLOCK_MAX */
 };
 
 /*

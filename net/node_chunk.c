@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "node_chunk_i.h"
 #include "util.h"
@@ -32,6 +33,7 @@ struct chunk_work {
 	struct node_req *req;      /* a reference (push, fetch) */
 	struct node_conn *conn;    /* a reference (serve) */
 	uint64_t reqid;
+	uint64_t since;            /* W_PUSH_HOLD, W_SERVE_PUT: held lifetime start (0 = now) */
 	long rc;
 };
 
@@ -72,7 +74,7 @@ run_work(uv_work_t *w)
 			tsn_log(TSN_LOG_DEBUG, "node: cannot cache a fetched chunk: %s", strerror(-rc));
 		break;
 	case W_PUSH_HOLD:
-		cw->rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len, TSN_CHUNK_HELD);
+		cw->rc = tsn_store_chunk_hold(s, cw->id, cw->blk->data, cw->blk->len, cw->since);
 		break;
 	case W_SERVE_HAS:
 		/* cw->reqid's flags ride in blk->len (no block): see serve_has */
@@ -81,8 +83,7 @@ run_work(uv_work_t *w)
 		break;
 	case W_SERVE_PUT:
 		if ((cw->rc = check_id(cw->blk, cw->id)) == 0)
-			cw->rc = tsn_store_chunk_put(s, cw->id, cw->blk->data, cw->blk->len,
-			                             TSN_CHUNK_HELD);
+			cw->rc = tsn_store_chunk_hold(s, cw->id, cw->blk->data, cw->blk->len, cw->since);
 		break;
 	default:
 		cw->rc = -EINVAL;
@@ -90,16 +91,16 @@ run_work(uv_work_t *w)
 	}
 }
 
-int
-node_chunk_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN],
-                struct node_blk *blk, struct node_req *req, struct node_conn *conn,
-                uint64_t reqid)
+static int
+queue_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN], struct node_blk *blk,
+           struct node_req *req, struct node_conn *conn, uint64_t reqid, uint64_t since)
 {
 	struct chunk_work *cw = calloc(1, sizeof(*cw));
 	int rc;
 
 	if (cw == NULL)
 		return -ENOMEM;
+	cw->since = since;
 	cw->w.data = cw;
 	cw->n = n;
 	cw->kind = kind;
@@ -120,6 +121,24 @@ node_chunk_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN],
 	if (conn != NULL)
 		conn->refs++;
 	return 0;
+}
+
+int
+node_chunk_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN],
+                struct node_blk *blk, struct node_req *req, struct node_conn *conn,
+                uint64_t reqid)
+{
+	return queue_work(n, kind, id, blk, req, conn, reqid, 0);
+}
+
+/* Wall clock, ms: held lifetimes are kept in the store across restarts. */
+static uint64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /* ---- candidates ---- */
@@ -166,6 +185,17 @@ node_chunk_cand_of(struct node_chunk *ch, const struct node_call *call)
 	return NULL; /* not reached: a call's owner is its candidate */
 }
 
+/* The age in seconds of a copy whose lifetime began at since (wall ms). */
+static uint32_t
+copy_age(uint64_t since)
+{
+	uint64_t now = wall_ms();
+
+	if (since >= now)
+		return 0;
+	return (now - since) / 1000u > UINT32_MAX ? UINT32_MAX : (uint32_t)((now - since) / 1000u);
+}
+
 bool
 node_chunk_ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node_call_fn done)
 {
@@ -178,7 +208,8 @@ node_chunk_ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node
 		if (c->state != C_NEW)
 			continue;
 		if (c->self) {
-			if (node_chunk_work(n, W_PUSH_HOLD, req->key, ch->blk, req, NULL, 0) != 0) {
+			if (queue_work(n, W_PUSH_HOLD, req->key, ch->blk, req, NULL, 0,
+			               req->since_ms) != 0) {
 				c->state = C_FAILED;
 				continue;
 			}
@@ -191,10 +222,13 @@ node_chunk_ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node
 			c->call = node_tcp_call(n, &c->c.addr,
 			                        (uint8_t)(TSN_FRAME_CHUNK_HAS |
 			                        ((req->flags & NODE_PUSH_REFRESH) ? NODE_CALL_REFRESH : 0)),
-			                        req->key, NULL, done, req, &err);
+			                        req->key, NULL, 0, done, req, &err);
+		else if (type == TSN_FRAME_CHUNK_PUT && req->since_ms != 0)
+			c->call = node_tcp_call(n, &c->c.addr, TSN_FRAME_CHUNK_COPY, req->key, ch->blk,
+			                        copy_age(req->since_ms), done, req, &err);
 		else
 			c->call = node_tcp_call(n, &c->c.addr, type, req->key,
-			                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, done, req,
+			                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, 0, done, req,
 			                        &err);
 		if (c->call == NULL) {
 			c->state = C_FAILED;
@@ -433,9 +467,14 @@ node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 	int rc = -ENOMEM;
 
 	if (blk != NULL) {
+		uint64_t since = 0, now = wall_ms();
+
+		/* A COPY keeps the lifetime of the copy it was made from. */
+		if (f->type == TSN_FRAME_CHUNK_COPY && f->age_s != 0)
+			since = (uint64_t)f->age_s * 1000u < now ? now - (uint64_t)f->age_s * 1000u : 1;
 		memcpy(blk->data, f->block, f->block_len);
 		blk->len = f->block_len;
-		rc = node_chunk_work(n, W_SERVE_PUT, f->id, blk, NULL, c, f->reqid);
+		rc = queue_work(n, W_SERVE_PUT, f->id, blk, NULL, c, f->reqid, since);
 		node_blk_unref(n, blk);
 	}
 	if (rc != 0)

@@ -102,6 +102,9 @@ struct node_req {
 	uint8_t key[TSN_ID_LEN];         /* chunk id or record key */
 	unsigned flags;                  /* get_records; push: NODE_PUSH_* */
 	struct node_push_res *res;       /* push: filled before the callback, or NULL */
+	uint64_t since_ms;               /* push: the copies' lifetime start (wall clock);
+	                                  * 0 = now (an owner's push: CHUNK_PUT), else a
+	                                  * copy of a held chunk (CHUNK_COPY with its age) */
 	uint8_t *buf;                    /* fetch: the caller's buffer */
 	size_t cap;
 	struct tsn_record *rec;          /* put_record: a copy */
@@ -119,8 +122,9 @@ struct node_call {
 	struct node_call *next, *prev;   /* conn->calls, creation (= deadline) order */
 	struct node_conn *conn;
 	uint64_t reqid;
-	uint8_t type;                    /* CHUNK_GET, CHUNK_PUT or CHUNK_HAS */
+	uint8_t type;                    /* CHUNK_GET, CHUNK_PUT, CHUNK_COPY or CHUNK_HAS */
 	uint8_t flags;                   /* HAS: TSN_FRAME_HAS_* */
+	uint32_t age_s;                  /* COPY: the copy's age */
 	bool sent;
 	uint8_t id[TSN_ID_LEN];
 	struct node_blk *blk;            /* PUT: the block (a reference) */
@@ -269,14 +273,15 @@ int node_tcp_bind(struct tsn_node *n, const struct sockaddr *sa);
 /* type | NODE_CALL_REFRESH: a CHUNK_HAS with TSN_FRAME_HAS_REFRESH set. */
 #define NODE_CALL_REFRESH 0x80u
 /*
- * Send a CHUNK_GET or CHUNK_HAS (blk NULL) or CHUNK_PUT (blk: a reference is taken) of
- * id to the node at `to`, over its connection (opened if needed). done runs
- * once, later, unless cancelled. Returns the call, or NULL with *err
- * (-EMFILE: connection cap, -ENOMEM, a connect error).
+ * Send a CHUNK_GET or CHUNK_HAS (blk NULL) or CHUNK_PUT or CHUNK_COPY (age_s:
+ * its age; blk: a reference is taken) of id to the node at `to`, over its
+ * connection (opened if needed). done runs once, later, unless cancelled.
+ * Returns the call, or NULL with *err (-EMFILE: connection cap, -ENOMEM, a
+ * connect error).
  */
 struct node_call *node_tcp_call(struct tsn_node *n, const struct tsn_addr *to, uint8_t type,
                                 const uint8_t id[TSN_ID_LEN], struct node_blk *blk,
-                                node_call_fn done, void *owner, int *err);
+                                uint32_t age_s, node_call_fn done, void *owner, int *err);
 /* Forget a call: its callback will not run. */
 void node_tcp_call_cancel(struct tsn_node *n, struct node_call *call);
 /* Close every connection (stop). */
@@ -291,7 +296,8 @@ void node_conn_unref(struct tsn_node *n, struct node_conn *c);
 /* Queue a push of id with NODE_PUSH_* flags (any thread). res (may be
  * NULL) must live until cb. Same contract as tsn_node_push_chunk. */
 int node_req_push(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], unsigned flags,
-                  struct node_push_res *res, tsn_node_status_fn cb, void *ud);
+                  uint64_t since_ms, struct node_push_res *res, tsn_node_status_fn cb,
+                  void *ud);
 
 /* ---- node_repair.c ---- */
 /* Start (loop thread not yet running: at start) and stop (loop thread). */

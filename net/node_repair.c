@@ -39,6 +39,7 @@
 struct rep_item {
 	uint8_t id[TSN_ID_LEN];
 	bool pinned, held;
+	uint64_t since;                /* copies' lifetime start: 0 (now) for an owner's */
 };
 
 struct node_repair {
@@ -91,6 +92,7 @@ list_one(void *ud, const struct tsn_store_chunk_info *ci)
 	memcpy(it->id, ci->id, TSN_ID_LEN);
 	it->pinned = pinned;
 	it->held = ci->held;
+	it->since = pinned ? 0 : ci->atime_ms;
 	return 0;
 }
 
@@ -240,7 +242,7 @@ repair_tick(uv_timer_t *t)
 		ck->n = n;
 		ck->it = *it;
 		rc = node_req_push(n, it->id, NODE_PUSH_CHECK | (it->pinned ? NODE_PUSH_REFRESH : 0),
-		                   &ck->res, check_done, ck);
+		                   it->since, &ck->res, check_done, ck);
 		if (rc == -EAGAIN) {
 			free(ck);
 			break; /* the queue is full: next tick */
@@ -325,7 +327,7 @@ struct leave {
 	unsigned inflight;
 	uint64_t handed, short_, failed;
 	struct tsn_node *n;
-	uint8_t (*ids)[TSN_ID_LEN];
+	struct rep_item *ids;          /* .since only */
 	size_t nids, cap;
 };
 
@@ -345,13 +347,14 @@ leave_list(void *ud, const struct tsn_store_chunk_info *ci)
 		return 1;
 	if (lv->nids == lv->cap) {
 		size_t cap = lv->cap ? lv->cap * 2 : 256;
-		void *p = realloc(lv->ids, cap * TSN_ID_LEN);
+		void *p = realloc(lv->ids, cap * sizeof(*lv->ids));
 		if (p == NULL)
 			return -ENOMEM;
 		lv->ids = p;
 		lv->cap = cap;
 	}
-	memcpy(lv->ids[lv->nids++], ci->id, TSN_ID_LEN);
+	memcpy(lv->ids[lv->nids].id, ci->id, TSN_ID_LEN);
+	lv->ids[lv->nids++].since = ci->role == TSN_STAT_PINNED ? 0 : ci->atime_ms;
 	return 0;
 }
 
@@ -412,8 +415,8 @@ leave_chunks(struct tsn_node *n, uint64_t deadline, struct tsn_node_leave_res *r
 		one->lv = &lv;
 		lv.inflight++;
 		uv_mutex_unlock(&lv.mu);
-		rc = node_req_push(n, lv.ids[i], NODE_PUSH_CHECK | NODE_PUSH_NOSELF, &one->res,
-		                   leave_done, one);
+		rc = node_req_push(n, lv.ids[i].id, NODE_PUSH_CHECK | NODE_PUSH_NOSELF,
+		                   lv.ids[i].since, &one->res, leave_done, one);
 		uv_mutex_lock(&lv.mu);
 		if (rc == -EAGAIN) {
 			lv.inflight--;

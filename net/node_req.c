@@ -459,7 +459,7 @@ tsn_node_push_chunk(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], tsn_node_s
 
 int
 node_req_push(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], unsigned flags,
-              struct node_push_res *res, tsn_node_status_fn cb, void *ud)
+              uint64_t since_ms, struct node_push_res *res, tsn_node_status_fn cb, void *ud)
 {
 	struct node_req *r;
 
@@ -469,6 +469,7 @@ node_req_push(struct tsn_node *n, const uint8_t id[TSN_ID_LEN], unsigned flags,
 		return -ENOMEM;
 	r->cb.status = cb;
 	r->flags = flags;
+	r->since_ms = since_ms;
 	r->res = res;
 	memcpy(r->key, id, TSN_ID_LEN);
 	return enqueue(n, r);

@@ -276,6 +276,7 @@ conn_pump(struct node_conn *c)
 		f.type = call->type;
 		f.reqid = call->reqid;
 		f.status = call->flags;
+		f.age_s = call->age_s;
 		memcpy(f.id, call->id, TSN_ID_LEN);
 		if (conn_write(c, &f, call->blk, false) != 0) {
 			conn_close_later(c);
@@ -510,7 +511,7 @@ conn_process(struct node_conn *c)
 		c->want = 0;
 		if (p[4] == TSN_FRAME_VERSION &&
 		    (p[5] == TSN_FRAME_CHUNK_GET || p[5] == TSN_FRAME_CHUNK_PUT ||
-		     p[5] == TSN_FRAME_CHUNK_HAS) && !can_serve(c)) {
+		     p[5] == TSN_FRAME_CHUNK_COPY || p[5] == TSN_FRAME_CHUNK_HAS) && !can_serve(c)) {
 			conn_pause(c);
 			break;
 		}
@@ -528,12 +529,13 @@ conn_process(struct node_conn *c)
 		switch (f.type) {
 		case TSN_FRAME_CHUNK_GET:
 		case TSN_FRAME_CHUNK_PUT:
+		case TSN_FRAME_CHUNK_COPY:
 		case TSN_FRAME_CHUNK_HAS:
 			c->serving++;
 			n->serving++;
 			if (f.type == TSN_FRAME_CHUNK_GET)
 				node_chunk_serve_get(n, c, &f);
-			else if (f.type == TSN_FRAME_CHUNK_PUT)
+			else if (f.type != TSN_FRAME_CHUNK_HAS)
 				node_chunk_serve_put(n, c, &f);
 			else
 				node_chunk_serve_has(n, c, &f);
@@ -652,8 +654,8 @@ find_out(struct tsn_node *n, const struct tsn_addr *to)
 
 struct node_call *
 node_tcp_call(struct tsn_node *n, const struct tsn_addr *to, uint8_t type,
-              const uint8_t id[TSN_ID_LEN], struct node_blk *blk, node_call_fn done, void *owner,
-              int *err)
+              const uint8_t id[TSN_ID_LEN], struct node_blk *blk, uint32_t age_s,
+              node_call_fn done, void *owner, int *err)
 {
 	struct sockaddr_storage ss;
 	struct node_conn *c;
@@ -693,6 +695,7 @@ node_tcp_call(struct tsn_node *n, const struct tsn_addr *to, uint8_t type,
 	call->reqid = ++c->next_reqid;
 	call->type = (uint8_t)(type & ~NODE_CALL_REFRESH);
 	call->flags = (type & NODE_CALL_REFRESH) ? TSN_FRAME_HAS_REFRESH : 0;
+	call->age_s = age_s;
 	memcpy(call->id, id, TSN_ID_LEN);
 	call->blk = blk;
 	if (blk != NULL)

@@ -79,6 +79,14 @@ enum tsn_chunk_role {
 int tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
                         const uint8_t *block, size_t len, enum tsn_chunk_role role);
 /*
+ * As tsn_store_chunk_put with TSN_CHUNK_HELD, for a copy whose lifetime began
+ * at since_ms (wall clock, ms; 0 or a future time = now): a repair copy
+ * expires with the copy it was made from. A chunk already held keeps the
+ * later of the two starts. A plain put as held starts the lifetime now.
+ */
+int tsn_store_chunk_hold(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
+                         const uint8_t *block, size_t len, uint64_t since_ms);
+/*
  * Read a block into buf (cap bytes). Marks a cached chunk as recently used.
  * Returns its length, -ENOENT if absent, -EMSGSIZE if cap is too small, -EIO
  * (index error, body of the wrong size, body of a pinned or held chunk

@@ -115,12 +115,15 @@ out:
 /* The entry e with its role raised for a put of `role`. */
 static void
 raise_role(const struct tsn_store *s, const struct tsn_store__entry *e, int role,
-           struct tsn_store__entry *ne)
+           uint64_t since, struct tsn_store__entry *ne)
 {
 	*ne = *e;
 	if (role == TSN_CHUNK_HELD) {
+		/* A held chunk's lifetime runs from `since`: its owner's last put
+		 * or refresh. A copy never shortens what is already held here. */
+		if (!(e->flags & TSN_STORE__F_HELD) || e->atime_ms < since)
+			ne->atime_ms = since;
 		ne->flags |= TSN_STORE__F_HELD;
-		ne->atime_ms = tsn_store__now_ms(); /* a held chunk's lifetime runs from its last put */
 	} else if (role == TSN_CHUNK_PENDING) {
 		/* Out of the LRU, and ours now: gc must not take it from a put under way. */
 		ne->flags &= (uint8_t)~TSN_STORE__F_CACHED;
@@ -190,22 +193,25 @@ lookup_whole(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], size_t len,
 	return rc < 0 ? -EIO : rc;
 }
 
-int
-tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
-                    const uint8_t *block, size_t len, enum tsn_chunk_role role)
+static int
+chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], const uint8_t *block, size_t len,
+          enum tsn_chunk_role role, uint64_t since)
 {
 	struct tsn_store__entry e, ne;
 	char tmp[TSN_STORE__TMP_NAME_LEN], hex[TSN_STORE__HEX_LEN];
+	uint64_t now = tsn_store__now_ms();
 	int rc, found, reserved = 0;
 
 	if (len == 0 || len > TSN_BLOCK_MAX ||
 	    (role != TSN_CHUNK_PENDING && role != TSN_CHUNK_CACHED && role != TSN_CHUNK_HELD))
 		return -EINVAL;
+	if (since == 0 || since > now)
+		since = now;
 	pthread_mutex_lock(&s->mu);
 	if ((rc = lookup_whole(s, id, len, &e, &found)) < 0)
 		goto out_unlock;
 	if (rc == 1) {
-		raise_role(s, &e, (int)role, &ne);
+		raise_role(s, &e, (int)role, since, &ne);
 		rc = update(s, id, &e, &ne, "update chunk entry");
 		goto out_unlock;
 	}
@@ -233,7 +239,7 @@ tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
 		/* Put by another thread meanwhile (1), or an index error. */
 		tsn_store__tmp_unlink(s, tmp);
 		if (rc == 1) {
-			raise_role(s, &e, (int)role, &ne);
+			raise_role(s, &e, (int)role, since, &ne);
 			rc = update(s, id, &e, &ne, "update chunk entry");
 		}
 		goto out_release;
@@ -243,7 +249,7 @@ tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
 		goto out_release;
 	}
 	if (found == 1) {
-		raise_role(s, &e, (int)role, &ne);
+		raise_role(s, &e, (int)role, since, &ne);
 		ne.len = (uint32_t)len;
 	} else {
 		memset(&ne, 0, sizeof(ne));
@@ -251,7 +257,7 @@ tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
 		           role == TSN_CHUNK_HELD ? TSN_STORE__F_HELD : 0;
 		ne.len = (uint32_t)len;
 		ne.seq = ++s->seq;
-		ne.atime_ms = tsn_store__now_ms();
+		ne.atime_ms = role == TSN_CHUNK_HELD ? since : now;
 		ne.session = s->session;
 	}
 	rc = update(s, id, found == 1 ? &e : NULL, &ne, "write chunk entry");
@@ -263,6 +269,20 @@ out_release:
 out_unlock:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+int
+tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
+                    const uint8_t *block, size_t len, enum tsn_chunk_role role)
+{
+	return chunk_put(s, id, block, len, role, 0);
+}
+
+int
+tsn_store_chunk_hold(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
+                     const uint8_t *block, size_t len, uint64_t since_ms)
+{
+	return chunk_put(s, id, block, len, TSN_CHUNK_HELD, since_ms);
 }
 
 /*

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -403,6 +404,63 @@ test_stats(const char *dir)
 }
 
 static int
+find_atime(void *ud, const struct tsn_store_chunk_info *ci)
+{
+	struct { const uint8_t *id; uint64_t atime; int held; } *w = ud;
+
+	if (memcmp(ci->id, w->id, TSN_ID_LEN) == 0) {
+		w->atime = ci->atime_ms;
+		w->held = ci->held;
+		return 1;
+	}
+	return 0;
+}
+
+static uint64_t
+held_since(struct tsn_store *s, const uint8_t id[TSN_ID_LEN])
+{
+	struct { const uint8_t *id; uint64_t atime; int held; } w = {id, 0, 0};
+
+	CHECK_INT(tsn_store_chunk_list(s, 1u << TSN_STAT_HELD, find_atime, &w), ==, 1);
+	CHECK(w.held);
+	return w.atime;
+}
+
+/* A held chunk's lifetime: a copy keeps the age it was given (repair must
+ * not renew what nobody republishes), a later start wins over an earlier
+ * one, and a plain put as held (an owner's push) starts it now. */
+static void
+test_lifetime(const char *dir)
+{
+	struct tsn_store *s = open_store(dir, 0);
+	uint8_t c[2][BLK], id[2][TSN_ID_LEN];
+	struct timespec ts;
+	uint64_t now, t;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	for (int i = 0; i < 2; i++)
+		rand_block(c[i], BLK, id[i]);
+	CHECK_INT(tsn_store_chunk_hold(s, id[0], c[0], BLK, now - 50000), ==, 0);
+	CHECK_U64(held_since(s, id[0]), ==, now - 50000);
+	CHECK_INT(tsn_store_chunk_hold(s, id[0], c[0], BLK, now - 90000), ==, 0);
+	CHECK_U64(held_since(s, id[0]), ==, now - 50000);   /* never shortened */
+	CHECK_INT(tsn_store_chunk_hold(s, id[0], c[0], BLK, now - 20000), ==, 0);
+	CHECK_U64(held_since(s, id[0]), ==, now - 20000);   /* a later start wins */
+	CHECK_INT(tsn_store_chunk_put(s, id[0], c[0], BLK, TSN_CHUNK_HELD), ==, 0);
+	CHECK(held_since(s, id[0]) >= now);                  /* an owner's put: now */
+	/* a cached chunk made held takes the copy's start; a future start is now */
+	CHECK_INT(tsn_store_chunk_put(s, id[1], c[1], BLK, TSN_CHUNK_CACHED), ==, 0);
+	CHECK_INT(tsn_store_chunk_hold(s, id[1], c[1], BLK, now - 70000), ==, 0);
+	CHECK_U64(held_since(s, id[1]), ==, now - 70000);
+	CHECK_INT(tsn_store_chunk_unhold(s, id[1]), ==, 0); /* stays, as cached */
+	CHECK_INT(tsn_store_chunk_hold(s, id[1], c[1], BLK, now + 3600000), ==, 0);
+	t = held_since(s, id[1]);
+	CHECK(t >= now && t < now + 3600000);
+	tsn_store_close(s);
+}
+
+static int
 count_file(void *ud, const struct tsn_file_info *f)
 {
 	(void)f;
@@ -577,6 +635,7 @@ main(void)
 		{"roundtrip", test_roundtrip}, {"lock", test_lock},
 		{"refcounts", test_refcounts}, {"repeats", test_repeats},
 		{"eviction", test_eviction}, {"stats", test_stats}, {"gc", test_gc},
+		{"lifetime", test_lifetime},
 		{"corrupt", test_corrupt}, {"secret", test_secret}, {"reopen", test_reopen},
 	};
 	char base[] = "/tmp/tsn-test-store-XXXXXX", dir[64];

@@ -23,7 +23,7 @@ put_u32(uint8_t *p, uint32_t v)
 }
 
 static void
-round_trip(uint8_t type, uint64_t reqid, uint8_t status, size_t block_len)
+round_trip_aged(uint8_t type, uint64_t reqid, uint8_t status, uint32_t age, size_t block_len)
 {
 	struct tsn_frame f, g;
 	size_t flen;
@@ -35,6 +35,7 @@ round_trip(uint8_t type, uint64_t reqid, uint8_t status, size_t block_len)
 	for (int i = 0; i < TSN_ID_LEN; i++)
 		f.id[i] = (uint8_t)(i * 7 + type);
 	f.status = status;
+	f.age_s = age;
 	if (block_len > 0) {
 		f.block = blk;
 		f.block_len = block_len;
@@ -48,6 +49,7 @@ round_trip(uint8_t type, uint64_t reqid, uint8_t status, size_t block_len)
 	CHECK_U64(g.reqid, ==, reqid);
 	CHECK_MEM(g.id, f.id, TSN_ID_LEN);
 	CHECK_INT(g.status, ==, status);
+	CHECK_U64(g.age_s, ==, age);
 	CHECK_U64(g.block_len, ==, block_len);
 	if (block_len > 0) {
 		CHECK(g.block == buf + len - block_len); /* a view, not a copy */
@@ -70,6 +72,12 @@ round_trip(uint8_t type, uint64_t reqid, uint8_t status, size_t block_len)
 	CHECK_INT(tsn_frame_decode(buf, (size_t)len + 1, &g), ==, -EBADMSG);
 }
 
+static void
+round_trip(uint8_t type, uint64_t reqid, uint8_t status, size_t block_len)
+{
+	round_trip_aged(type, reqid, status, 0, block_len);
+}
+
 int
 main(void)
 {
@@ -90,7 +98,27 @@ main(void)
 	round_trip(TSN_FRAME_CHUNK_PUT, 7, 0, TSN_BLOCK_MAX);
 	round_trip(TSN_FRAME_CHUNK_PUT, 8, 0, 77);
 	round_trip(TSN_FRAME_CHUNK_ACK, 9, TSN_FRAME_ST_FULL, 0);
-	CHECK_INT(TSN_FRAME_MAX, ==, 14 + 32 + TSN_BLOCK_MAX);
+	round_trip_aged(TSN_FRAME_CHUNK_COPY, 10, 0, 0, 1);
+	round_trip_aged(TSN_FRAME_CHUNK_COPY, 11, 0, 86400, TSN_BLOCK_MAX);
+	round_trip_aged(TSN_FRAME_CHUNK_COPY, 12, 0, UINT32_MAX, 300);
+	CHECK_INT(TSN_FRAME_MAX, ==, 14 + 32 + 4 + TSN_BLOCK_MAX);
+	/* a COPY with an age and no block, or with only part of its age */
+	memset(&f, 0, sizeof(f));
+	f.type = TSN_FRAME_CHUNK_COPY;
+	f.block = blk;
+	f.block_len = 1;
+	len = tsn_frame_encode(&f, buf, sizeof(buf));
+	CHECK_INT(len, ==, 14 + 32 + 4 + 1);
+	put_u32(buf, 10 + 32 + 4);
+	CHECK_INT(tsn_frame_decode(buf, 14 + 32 + 4, &g), ==, -EBADMSG);
+	put_u32(buf, 10 + 32 + 2);
+	CHECK_INT(tsn_frame_decode(buf, 14 + 32 + 2, &g), ==, -EBADMSG);
+	/* a PUT of a whole block with an age's room is one block too long */
+	f.type = TSN_FRAME_CHUNK_PUT;
+	f.block_len = TSN_BLOCK_MAX;
+	len = tsn_frame_encode(&f, buf, sizeof(buf));
+	put_u32(buf, (uint32_t)(len - 4 + 4));
+	CHECK_INT(tsn_frame_decode(buf, (size_t)len + 4, &g), ==, -EBADMSG);
 
 	/* status mapping */
 	CHECK_INT(tsn_frame_status_errno(TSN_FRAME_ST_OK), ==, 0);
@@ -163,8 +191,9 @@ main(void)
 	CHECK_INT(tsn_frame_decode(buf, 46, &g), ==, -EBADMSG);
 	buf[5] = TSN_FRAME_CHUNK_PUT;
 	CHECK_INT(tsn_frame_decode(buf, 46, &g), ==, -EBADMSG);
-	/* and at most one block: the largest prefix is refused before any body */
-	put_u32(buf, 10 + 32 + TSN_BLOCK_MAX + 1);
+	/* and at most one block (plus a COPY's age): the largest prefix is
+	 * refused before any body */
+	put_u32(buf, 10 + 32 + 4 + TSN_BLOCK_MAX + 1);
 	CHECK_INT(tsn_frame_need(buf, 46, &flen), ==, -EBADMSG);
 
 	/* encoding refuses what cannot be decoded */
