@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,12 +96,34 @@ ready(struct run *r)
 	}
 }
 
+/* `tsn leave` did it: no second leave at unmount (leave_on_exit). */
+static atomic_int has_left;
+
 /* control on_leave: `tsn leave` handed everything on; unmount as on SIGTERM. */
 static void
 left(void *ud)
 {
 	(void)ud;
+	atomic_store(&has_left, 1);
 	kill(getpid(), SIGTERM);
+}
+
+/* leave_on_exit: hand on what this node holds before it stops; one line on
+ * stderr whatever the log level, like tsnd --leave-on-exit. */
+static void
+leave_now(struct tsn_node *node)
+{
+	struct tsn_node_leave_res res;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = tsn_node_leave(node, 0, &res);
+	fprintf(stderr, "mount.tsn: leave: %llu chunks handed on, %llu with fewer copies, "
+	        "%llu not placed; %llu records handed on, %llu not%s%s\n",
+	        (unsigned long long)res.handed, (unsigned long long)res.short_,
+	        (unsigned long long)res.failed, (unsigned long long)res.records_handed,
+	        (unsigned long long)res.records_failed, rc < 0 ? ": " : "",
+	        rc < 0 ? strerror(-rc) : "");
 }
 
 static struct fuse_session *
@@ -139,7 +162,7 @@ serve(struct run *r, const sigset_t *sigs)
 	struct fuse_session *se = NULL;
 	struct fuse_loop_config *cfg = NULL;
 	char err[512] = "";
-	int rc, status = 1;
+	int rc, status = 1, served = 0;
 
 	if ((rc = tsn_mkdir_parents(r->o.datadir)) != 0) {
 		fail(r, "cannot create the parents of data dir %s: %s", r->o.datadir, strerror(-rc));
@@ -158,6 +181,10 @@ serve(struct run *r, const sigset_t *sigs)
 	no.nbootstrap = r->o.nboot;
 	no.replicas = r->o.replicas;
 	no.timeout_ms = r->o.timeout_ms;
+	no.repair_interval_ms = r->o.repair_ms;
+	no.republish_interval_ms = r->o.republish_ms;
+	no.records_interval_ms = r->o.records_ms;
+	no.held_ttl_ms = r->o.held_ttl_ms;
 	if ((rc = tsn_node_start(&node, &no, err, sizeof(err))) != 0) {
 		fail(r, "%s", err[0] ? err : strerror(-rc));
 		goto out1;
@@ -218,6 +245,7 @@ serve(struct run *r, const sigset_t *sigs)
 	pthread_sigmask(SIG_BLOCK, sigs, NULL);
 	fuse_loop_cfg_destroy(cfg);
 	status = rc < 0 ? 1 : 0;
+	served = 1;
 	tsn_log(TSN_LOG_INFO, "mount.tsn: leaving %s", r->mountpoint);
 out7:
 	fuse_session_unmount(se);
@@ -231,6 +259,8 @@ out4:
 	tsn_fs_quiesce(fs);
 out3:
 	tsn_control_stop(ctl);
+	if (r->o.leave_on_exit && served && !atomic_load(&has_left))
+		leave_now(node);
 out2:
 	tsn_publisher_free(pub);
 	tsn_node_stop(node);

@@ -37,6 +37,16 @@ static const char usage[] =
 "     readahead=KB     the mount's kernel read-ahead, set in sysfs at the first\n"
 "                      open (needs root; 0..65536, default 1024; 0 keeps the\n"
 "                      kernel's 128): larger reads, fewer requests\n"
+"     repair_interval=SECONDS     scan of the chunks held for the network:\n"
+"                      copies put back where missing (default 600)\n"
+"     republish_interval=SECONDS  check of your own chunks at their holders,\n"
+"                      restarting their lifetime (default 21600)\n"
+"     records_interval=SECONDS    the DHT records held here stored again at\n"
+"                      the nodes closest to them (default 3600)\n"
+"     held_ttl=SECONDS chunks held for others that nobody republishes go after\n"
+"                      this (default 604800: 7 days)\n"
+"     leave_on_exit    at unmount, hand the chunks and records held here to the\n"
+"                      next closest nodes first (as `tsn leave`)\n"
 "     FUSE and mount options, passed on: allow_other, allow_root,\n"
 "                      default_permissions (always on), auto_unmount, ro, rw,\n"
 "                      nosuid, suid, nodev, dev, noexec, exec, noatime, atime,\n"
@@ -155,6 +165,17 @@ one(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 			goto bad;
 		o->readahead_kb = (unsigned)n;
 		o->readahead_set = 1;
+	} else if (IS("repair_interval") || IS("republish_interval") || IS("records_interval")) {
+		if (parse_long(v, 1, 30 * 86400, &n) != 0)
+			goto bad;
+		*(IS("repair_interval") ? &o->repair_ms : IS("republish_interval") ?
+		  &o->republish_ms : &o->records_ms) = (uint32_t)n * 1000;
+	} else if (IS("held_ttl")) {
+		if (parse_long(v, 1, 3650L * 86400, &n) != 0)
+			goto bad;
+		o->held_ttl_ms = (uint64_t)n * 1000;
+	} else if (strcmp(opt, "leave_on_exit") == 0) {
+		o->leave_on_exit = 1;
 	} else if (strcmp(opt, "debug") == 0) {
 		o->debug = o->foreground = 1;
 	} else if (in(ignored, opt, 0) || strncmp(opt, "x-", 2) == 0 ||

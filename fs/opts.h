@@ -6,7 +6,8 @@
  *
  * OPTIONS is a comma-separated list, -o may be repeated. TSN's own options
  * (datadir=, port=, host=, bootstrap= (repeatable), quota=, replicas=,
- * timeout=, readahead=) are checked here; the FUSE and mount options libfuse knows
+ * timeout=, readahead=, repair_interval=, republish_interval=,
+ * records_interval=, held_ttl=, leave_on_exit) are checked here; the FUSE and mount options libfuse knows
  * (allow_other, default_permissions, ro, nosuid, ...) are collected to be
  * passed on; fstab-only words (defaults, noauto, user, nofail, _netdev,
  * x-*, comment=) are dropped. Anything else is an error.
@@ -36,6 +37,10 @@ struct tsn_mount_opts {
 	char fuse_opts[TSN_MOUNT_PATH_MAX]; /* comma-separated, passed to libfuse */
 	unsigned readahead_kb;        /* readahead=, when readahead_set (0: the kernel's) */
 	int readahead_set;
+	/* repair (0 = the node's defaults; docs/protocol.md "Replication and repair") */
+	uint32_t repair_ms, republish_ms, records_ms;
+	uint64_t held_ttl_ms;
+	int leave_on_exit;            /* hand on chunks and records at unmount */
 };
 
 /*

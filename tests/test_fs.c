@@ -217,6 +217,17 @@ test_opts(void)
 	CHECK_U64(o.quota, ==, UINT64_C(2) << 30);
 	CHECK_INT(o.replicas, ==, 3);
 
+	CHECK_INT(parse(&o, err, "-o", "repair_interval=5,republish_interval=60,records_interval=7,"
+	                "held_ttl=86400,leave_on_exit", "/m", NULL, NULL), ==, 0);
+	CHECK_INT(o.repair_ms, ==, 5000);
+	CHECK_INT(o.republish_ms, ==, 60000);
+	CHECK_INT(o.records_ms, ==, 7000);
+	CHECK_U64(o.held_ttl_ms, ==, UINT64_C(86400000));
+	CHECK_INT(o.leave_on_exit, ==, 1);
+	CHECK_INT(parse(&o, err, "-o", "repair_interval=0", "/m", NULL, NULL), ==, -EINVAL);
+	CHECK_INT(parse(&o, err, "-o", "held_ttl=-1", "/m", NULL, NULL), ==, -EINVAL);
+	CHECK_INT(parse(&o, err, "-o", "leave_on_exit=1", "/m", NULL, NULL), ==, -EINVAL);
+
 	CHECK_INT(parse(&o, err, "-f", "-d", "/m", NULL, NULL), ==, 0);
 	CHECK(o.foreground && o.debug);
 	CHECK_INT(parse(&o, err, "--help", NULL, NULL, NULL, NULL), ==, 0);

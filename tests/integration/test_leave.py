@@ -1,10 +1,11 @@
 """`tsn leave`: the node on a data dir hands what it holds (chunks and DHT
 records) to the nodes closest to it, answers with what it handed on, and
 stops; nothing is lost."""
+import os
 import re
 import time
 
-from conftest import files_equal, write_random
+from conftest import Tsn, files_equal, write_random
 
 LEAVE_RE = re.compile(r"handed (\d+) chunks on to other nodes \((\d+) with fewer than r copies, "
                       r"(\d+) not placed\) and (\d+) records \((\d+) not placed\); "
@@ -97,6 +98,43 @@ def test_leave_hands_records_on(network, tmp_path):
     found = reader.tsn.run("search", "--timeout", "5", "quokka", "leavetest").stdout.decode()
     assert uri in found, found
     reader.tsn.run("get", uri, "-o", tmp_path / "out")
+    assert files_equal(src, tmp_path / "out")
+
+
+def test_mount_leave_on_exit(network, mounts, tmp_path):
+    """A mount with leave_on_exit (and repair options, which must parse and
+    reach the node) hands its chunks on at unmount: afterwards every chunk
+    of its file is held at r of the tsnd nodes, and the file reads from a
+    node with the mount gone."""
+    r = 3
+    nodes = network.start(4, args=["--replicas", str(r)])
+    network.wait_peers(nodes, 3)
+    m = mounts.new("a", opts=[f"bootstrap={nodes[0].addr}", f"replicas={r}", "leave_on_exit",
+                              "repair_interval=600", "republish_interval=3600",
+                              "records_interval=3600", "held_ttl=86400"])
+    deadline = time.monotonic() + 60
+    while int(m.info()["peers"]) < 4:
+        assert time.monotonic() < deadline, m.info()
+        time.sleep(0.2)
+    src = write_random(tmp_path / "f.bin", 2_000_000)
+    with open(src, "rb") as f, open(m.path("f.bin"), "wb") as g:
+        g.write(f.read())
+    uri = os.getxattr(m.path("f.bin"), "user.tsn.uri").decode()
+    deadline = time.monotonic() + 60
+    while m.info()["pushes_pending"] != "0":
+        assert time.monotonic() < deadline, m.info()
+        time.sleep(0.2)
+    nblocks = 0
+    for line in Tsn(m.datadir).run("stat").stdout.decode().splitlines():
+        w = line.split()
+        if w and w[0] == "pinned":
+            nblocks = int(w[1])
+    assert nblocks > 0
+    assert m.stop() == 0, m.log()
+    assert re.search(rf"leave: {nblocks} chunks handed on, 0 with fewer copies, 0 not placed",
+                     m.log()), m.log()
+    assert sum(held(d) for d in nodes) == r * nblocks, [held(d) for d in nodes]
+    nodes[1].tsn.run("get", uri, "-o", tmp_path / "out")
     assert files_equal(src, tmp_path / "out")
 
 
