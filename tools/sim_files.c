@@ -1,7 +1,10 @@
 /*
  * sim_files.c: the `files` scenario, after the original TreeShareNet demo:
  * every node shares cfg.files_per_node files whose titles are two or three
- * words from a small list plus an extension; sizes are log-uniform from
+ * words from a small list plus an extension (the list grows with compounds
+ * of its words, "terrapins", so that a word is in about FILES_PER_WORD
+ * files: at 10,000 nodes 50 words would put 1,000 files under each, past
+ * what a node keeps per keyword, and no search could be complete); sizes are log-uniform from
  * 16 KiB to 8 MiB. A file is a manifest chunk and one chunk per 256 KiB,
  * all abstract (sim_chunks.c), placed at the r closest nodes by lookups
  * from the owner. Then random live nodes fetch random files (cfg.fetches,
@@ -34,6 +37,8 @@ static const char *const words[] = {
 	"birch", "coral", "dune", "fern", "grove", "hollow", "isle", "juniper", "lark", "moss",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
+#define FILES_PER_WORD 100
+#define VOCAB_MAX (NWORDS * NWORDS)
 static const char *const exts[] = {"mp3", "ogg", "flac", "txt", "pdf", "jpg", "png", "mkv", "mp4", "zip"};
 
 struct sf_file {
@@ -351,10 +356,15 @@ make_files(struct sim_files *f)
 	struct sim *s = f->s;
 	uint32_t per = s->cfg.files_per_node, nc = 0;
 
+	uint64_t vocab;
+
 	f->nfiles = s->n * per;
 	f->files = calloc(f->nfiles ? f->nfiles : 1, sizeof(f->files[0]));
 	if (f->files == NULL)
 		return -ENOMEM;
+	/* 2.5 title words per file on average */
+	vocab = (uint64_t)f->nfiles * 5 / 2 / FILES_PER_WORD;
+	vocab = vocab < NWORDS ? NWORDS : vocab > VOCAB_MAX ? VOCAB_MAX : vocab;
 	for (uint32_t i = 0; i < f->nfiles; i++) {
 		struct sf_file *fl = &f->files[i];
 		unsigned nw = 2 + (unsigned)sim_rng_below(&s->rng_work, 2), pick[3];
@@ -362,13 +372,14 @@ make_files(struct sim_files *f)
 		for (unsigned w = 0; w < nw; w++) {
 			bool again;
 			do { /* distinct words */
-				pick[w] = (unsigned)sim_rng_below(&s->rng_work, NWORDS);
+				pick[w] = (unsigned)sim_rng_below(&s->rng_work, vocab);
 				again = false;
 				for (unsigned x = 0; x < w; x++)
 					again |= pick[x] == pick[w];
 			} while (again);
-			len += (size_t)snprintf(fl->title + len, sizeof(fl->title) - len, "%s%s",
-			                        w ? " " : "", words[pick[w]]);
+			len += (size_t)snprintf(fl->title + len, sizeof(fl->title) - len, "%s%s%s",
+			                        w ? " " : "", words[pick[w] % NWORDS],
+			                        pick[w] < NWORDS ? "" : words[pick[w] / NWORDS]);
 		}
 		snprintf(fl->title + len, sizeof(fl->title) - len, ".%s",
 		         exts[sim_rng_below(&s->rng_work, sizeof(exts) / sizeof(exts[0]))]);
