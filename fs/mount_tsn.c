@@ -108,24 +108,6 @@ left(void *ud)
 	kill(getpid(), SIGTERM);
 }
 
-/* leave_on_exit: hand on what this node holds before it stops; one line on
- * stderr whatever the log level, like tsnd --leave-on-exit. */
-static void
-leave_now(struct tsn_node *node)
-{
-	struct tsn_node_leave_res res;
-	int rc;
-
-	memset(&res, 0, sizeof(res));
-	rc = tsn_node_leave(node, 0, &res);
-	fprintf(stderr, "mount.tsn: leave: %llu chunks handed on, %llu with fewer copies, "
-	        "%llu not placed; %llu records handed on, %llu not%s%s\n",
-	        (unsigned long long)res.handed, (unsigned long long)res.short_,
-	        (unsigned long long)res.failed, (unsigned long long)res.records_handed,
-	        (unsigned long long)res.records_failed, rc < 0 ? ": " : "",
-	        rc < 0 ? strerror(-rc) : "");
-}
-
 static struct fuse_session *
 session_new(struct run *r, struct tsn_fs *fs)
 {
@@ -260,7 +242,7 @@ out4:
 out3:
 	tsn_control_stop(ctl);
 	if (r->o.leave_on_exit && served && !atomic_load(&has_left))
-		leave_now(node);
+		(void)tsn_node_leave_report(node, "mount.tsn");
 out2:
 	tsn_publisher_free(pub);
 	tsn_node_stop(node);

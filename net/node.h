@@ -206,6 +206,10 @@ struct tsn_node_leave_res {
  * 0 or -errno; *res (zeroed first) says what was handed on.
  */
 int tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, struct tsn_node_leave_res *res);
+/* tsn_node_leave with the default timeout, then one line on stderr, "PROG:
+ * leave: ..." with its figures, whatever the log level (tsnd
+ * --leave-on-exit, mount.tsn leave_on_exit). Returns tsn_node_leave's. */
+int tsn_node_leave_report(struct tsn_node *n, const char *prog);
 
 /* A snapshot of up to max contacts (at most 1024 are kept, refreshed with
  * the status). Returns how many. */

@@ -21,6 +21,7 @@
  * time the loop puts every record again (node_records_leave_start).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -472,5 +473,21 @@ tsn_node_leave(struct tsn_node *n, uint32_t timeout_ms, struct tsn_node_leave_re
 		        (unsigned long long)res->handed, (unsigned long long)res->short_, n->replicas,
 		        (unsigned long long)res->failed, (unsigned long long)res->records_handed,
 		        (unsigned long long)res->records_failed);
+	return rc;
+}
+
+int
+tsn_node_leave_report(struct tsn_node *n, const char *prog)
+{
+	struct tsn_node_leave_res res;
+	int rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = tsn_node_leave(n, 0, &res);
+	fprintf(stderr, "%s: leave: %llu chunks handed on, %llu with fewer copies, %llu not placed; "
+	        "%llu records handed on, %llu not%s%s\n", prog, (unsigned long long)res.handed,
+	        (unsigned long long)res.short_, (unsigned long long)res.failed,
+	        (unsigned long long)res.records_handed, (unsigned long long)res.records_failed,
+	        rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
 	return rc;
 }

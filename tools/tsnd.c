@@ -308,16 +308,8 @@ run(const struct opts *o, const sigset_t *sigs)
 		;
 	tsn_log(TSN_LOG_INFO, "tsnd: signal %d: stopping", sig);
 	tsn_control_stop(ctl);
-	if (o->leave_on_exit && !atomic_load(&has_left)) {
-		struct tsn_node_leave_res res;
-		rc = tsn_node_leave(node, 0, &res);
-		fprintf(stderr, "tsnd: leave: %llu chunks handed on, %llu with fewer copies, "
-		        "%llu not placed; %llu records handed on, %llu not%s%s\n",
-		        (unsigned long long)res.handed, (unsigned long long)res.short_,
-		        (unsigned long long)res.failed, (unsigned long long)res.records_handed,
-		        (unsigned long long)res.records_failed, rc < 0 ? ": " : "",
-		        rc < 0 ? strerror(-rc) : "");
-	}
+	if (o->leave_on_exit && !atomic_load(&has_left))
+		(void)tsn_node_leave_report(node, "tsnd");
 	tsn_publisher_free(pub);
 	tsn_node_stop(node);
 	tsn_store_close(store);
