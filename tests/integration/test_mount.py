@@ -783,7 +783,9 @@ def test_interrupted_read_returns_at_once(tmp_path, mounts, network):
             t0 = time.monotonic()
             p.send_signal(signal.SIGINT)
             p.wait(timeout=10)
-            assert time.monotonic() - t0 < 2.0, f"{how}: the interrupt took too long"
+            # at once, not at the 60 s network bound; 5 s of slack for a
+            # loaded CI machine (a fresh-clone run once took 3.5 s here)
+            assert time.monotonic() - t0 < 5.0, f"{how}: the interrupt took too long"
             if how == "direct":
                 p.stdout.close()
             assert os.listdir(b.mnt)
