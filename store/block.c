@@ -181,14 +181,23 @@ long
 tsn_codec_decode(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
                  uint8_t *block, size_t len, uint8_t *out, size_t cap, const char **why)
 {
-	uint8_t id[TSN_ID_LEN], *inner = block + TSN_BLOCK_OFF_INNER, *body;
-	unsigned long long ilen;
-	uint32_t plen;
-	size_t blen, zr;
+	uint8_t id[TSN_ID_LEN];
 
 	tsn_block_id(block, len, id);
 	if (memcmp(id, ref->id, TSN_ID_LEN) != 0)
 		return fail_why(why, "hash mismatch (block tampered or corrupt)", -EBADMSG);
+	return tsn_codec_decode_checked(c, ref, kind, block, len, out, cap, why);
+}
+
+long
+tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
+                         uint8_t *block, size_t len, uint8_t *out, size_t cap, const char **why)
+{
+	uint8_t *inner = block + TSN_BLOCK_OFF_INNER, *body;
+	unsigned long long ilen;
+	uint32_t plen;
+	size_t blen, zr;
+
 	if (len < 1)
 		return fail_why(why, "empty block", -EBADMSG);
 	if (block[0] != TSN_BLOCK_VERSION)

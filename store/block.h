@@ -81,6 +81,16 @@ long tsn_codec_encode(struct tsn_codec *c, const struct tsn_secret *conv, int ki
 long tsn_codec_decode(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
                       uint8_t *block, size_t len, uint8_t *out, size_t cap,
                       const char **why);
+/*
+ * The same without the BLAKE2b of the block, for a caller whose blocks were
+ * just checked against their ids (a node's fetch from other nodes hashes
+ * each block it receives). A block that differs from what ref names still
+ * fails: its authentication tag, under ref's key, covers the version, the
+ * nonce and the ciphertext (-EBADMSG "authentication failed").
+ */
+long tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
+                              uint8_t *block, size_t len, uint8_t *out, size_t cap,
+                              const char **why);
 
 /* BLAKE2b-256 of a block: its id. */
 void tsn_block_id(const uint8_t *block, size_t len, uint8_t id[TSN_ID_LEN]);

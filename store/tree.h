@@ -148,6 +148,13 @@ ssize_t tsn_reader_pread(struct tsn_reader *r, void *buf, size_t len, uint64_t o
 /* The ref of data chunk `index` (fetching nodes as needed). Returns 0 or -errno. */
 int tsn_reader_chunk_ref(struct tsn_reader *r, uint64_t index, struct tsn_chunk_ref *out);
 /*
+ * From now on the fetch function's blocks are checked against their ids
+ * by the fetch itself (a node's fetch from the network), or come from the
+ * local store: decoding skips its own hash (tsn_codec_decode_checked; the
+ * authentication tag still catches any change).
+ */
+void tsn_reader_ids_checked(struct tsn_reader *r);
+/*
  * Visit every block of the file, nodes (fetched) and data chunks (not
  * fetched), parents before children. cb returns 0 to go on or -errno to stop
  * with that error. Returns 0 or -errno.

@@ -40,6 +40,7 @@ struct tsn_reader {
 
 	struct tsn_codec *codec;
 	uint8_t *blk; /* TSN_BLOCK_MAX bytes: where fetched blocks land */
+	bool ids_checked; /* fetch hashes blocks against their ids: decode need not */
 	struct rd_level lv[TSN_TREE_MAX_DEPTH + 1];
 
 	uint8_t *data; /* chunk_size bytes */
@@ -84,7 +85,9 @@ load_block(struct tsn_reader *r, const struct tsn_chunk_ref *ref, int kind, uint
 		set_err(r, ref->id, "fetch returned more than a block");
 		return -EIO;
 	}
-	n = tsn_codec_decode(r->codec, ref, kind, r->blk, (size_t)n, out, cap, &why);
+	n = (r->ids_checked ? tsn_codec_decode_checked : tsn_codec_decode)(r->codec, ref, kind,
+	                                                                r->blk, (size_t)n, out,
+	                                                                cap, &why);
 	if (n < 0) {
 		/* Any plaintext in a too-small buffer is a bad node, not the caller's fault. */
 		set_err(r, ref->id, "%s", why != NULL ? why : "bad block");
@@ -461,4 +464,10 @@ const char *
 tsn_reader_error(const struct tsn_reader *r)
 {
 	return r->err;
+}
+
+void
+tsn_reader_ids_checked(struct tsn_reader *r)
+{
+	r->ids_checked = true;
 }

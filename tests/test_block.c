@@ -67,6 +67,10 @@ round_trip(struct tsn_codec *c, int kind, const uint8_t *p, size_t len)
 	memcpy(copy, blk, (size_t)n);
 	CHECK_INT(tsn_codec_decode(c, &ref, kind, copy, (size_t)n, back, TSN_CHUNK_MAX, NULL), ==,
 	          (long)len);
+	memcpy(copy, blk, (size_t)n);
+	CHECK_INT(tsn_codec_decode_checked(c, &ref, kind, copy, (size_t)n, back, TSN_CHUNK_MAX,
+	                                   NULL), ==, (long)len);
+	CHECK_MEM(back, p, len);
 	return n;
 }
 
@@ -256,6 +260,11 @@ flip_one(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind, size_t 
 	tsn_block_id(copy, n, forged.id);
 	rc = tsn_codec_decode(c, &forged, kind, copy, n, back, TSN_CHUNK_MAX, &why);
 	CHECK_INT(rc, ==, i == 0 ? -EPROTO : -EBADMSG);
+	/* without the hash (ids checked by the fetch): the tag still catches it */
+	memcpy(copy, blk, n);
+	copy[i] ^= (uint8_t)(1u << (i % 8));
+	rc = tsn_codec_decode_checked(c, ref, kind, copy, n, back, TSN_CHUNK_MAX, &why);
+	CHECK_INT(rc, ==, i == 0 && (copy[0] != TSN_BLOCK_VERSION) ? -EPROTO : -EBADMSG);
 }
 
 static void
