@@ -341,7 +341,12 @@ records_case(const char *tag, bool leave, uint32_t records_ms)
 	CHECK_INT(tsn_record_immutable(&rec, value, strlen(value),
 	                               (uint64_t)time(NULL) * 1000 + 3600 * 1000), ==, 0);
 	CHECK_INT(put_record(&rn[P], &rec), ==, 2);
-	CHECK_U64(records_held(&rn[A]), ==, 1);
+	/* the status snapshot follows within 250 ms of the store */
+	end = now_ms() + 10000;
+	while (records_held(&rn[A]) != 1) {
+		CHECK(now_ms() < end);
+		usleep(50000);
+	}
 	stop_at(&rn[P]); /* the publisher is gone */
 
 	tsn_addr_v4(&boot, lo, tsn_node_port(rn[A].node));
