@@ -66,7 +66,13 @@ def test_leave_hands_records_on(network, tmp_path):
     network.wait_peers([pub, leaver], 1)
     src = write_random(tmp_path / "quokka leavetest.bin", 200_000)
     (uri,) = pub.tsn.put(src)
-    assert records(leaver) > 0  # the keyword records (at most k nodes: both)
+    # the keyword records (at most k nodes: both); the status snapshot
+    # follows within 250 ms
+    deadline = time.monotonic() + 10
+    while records(leaver) == 0:
+        assert time.monotonic() < deadline, "the leaver holds no record"
+        time.sleep(0.1)
+    time.sleep(0.5)  # every record of the put counted
     held_records = records(leaver)
     pub.stop()  # the publisher is gone, and republishes nothing more
 
