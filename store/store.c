@@ -3,6 +3,7 @@
  * session counter, and the stats, which are counted afresh from the chunk
  * entries at every open (so they are right after any crash).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -76,8 +77,86 @@ take_lock(struct tsn_store *s, char *err, size_t errlen)
 }
 
 static int
+is_hex_name(const char *n, size_t len)
+{
+	return strlen(n) == len && strspn(n, "0123456789abcdef") == len;
+}
+
+/*
+ * Bodies of the first layout, chunks/ab/cd/<hex>, move to chunks/ab/<hex>
+ * (a rename each, so a crash half-way leaves every body in one place or the
+ * other; the next open goes on), then chunks/.flat marks the store done.
+ * Returns the bodies moved, or -errno with err set (nothing lost: the
+ * store is not opened and the bodies stay where they are).
+ */
+static long
+migrate_layout(struct tsn_store *s, char *err, size_t errlen)
+{
+	char ab[3], rel[6];
+	long moved = 0;
+	int abfd, cdfd, fd;
+	struct dirent *de, *fe;
+	DIR *d, *cd;
+
+	if (faccessat(s->chunksfd, ".flat", F_OK, 0) == 0)
+		return 0;
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(ab, sizeof(ab), "%02x", i);
+		if ((abfd = openat(s->chunksfd, ab, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+			continue; /* made below */
+		if ((d = fdopendir(abfd)) == NULL) {
+			close(abfd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			if (!is_hex_name(de->d_name, 2))
+				continue;
+			snprintf(rel, sizeof(rel), "%s/%s", ab, de->d_name);
+			if ((cdfd = openat(abfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+			    (cd = fdopendir(cdfd)) == NULL) {
+				if (cdfd >= 0)
+					close(cdfd);
+				continue;
+			}
+			while ((fe = readdir(cd)) != NULL) {
+				if (!is_hex_name(fe->d_name, 2 * TSN_ID_LEN))
+					continue;
+				if (renameat(cdfd, fe->d_name, abfd, fe->d_name) != 0) {
+					int rc = -errno;
+					seterr(err, errlen, "data dir %s: cannot move chunks/%s/%s up to "
+					       "chunks/%s/ (new layout): %s", s->path, rel, fe->d_name, ab,
+					       strerror(-rc));
+					closedir(cd);
+					closedir(d);
+					return rc;
+				}
+				moved++;
+			}
+			closedir(cd);
+			if (unlinkat(abfd, de->d_name, AT_REMOVEDIR) != 0)
+				tsn_log(TSN_LOG_WARN, "store %s: cannot remove chunks/%s: %s", s->path,
+				        rel, strerror(errno));
+		}
+		closedir(d);
+	}
+	if ((fd = openat(s->chunksfd, ".flat", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		int rc = -errno;
+		seterr(err, errlen, "data dir %s: cannot create chunks/.flat: %s", s->path,
+		       strerror(-rc));
+		return rc;
+	}
+	close(fd);
+	if (moved > 0)
+		tsn_log(TSN_LOG_INFO, "store %s: %ld chunk bodies moved to the one-level layout "
+		        "(chunks/ab/<id>)", s->path, moved);
+	return moved;
+}
+
+static int
 make_dirs(struct tsn_store *s, char *err, size_t errlen)
 {
+	char ab[3];
+	long moved;
 	int rc;
 
 	if (mkdirat(s->dirfd, "chunks", 0700) != 0 && errno != EEXIST)
@@ -87,6 +166,15 @@ make_dirs(struct tsn_store *s, char *err, size_t errlen)
 		goto fail;
 	if (mkdirat(s->chunksfd, "tmp", 0700) != 0 && errno != EEXIST)
 		goto fail;
+	if ((moved = migrate_layout(s, err, errlen)) < 0)
+		return (int)moved;
+	/* The shard directories, once: a mkdir per new chunk cost as much as
+	 * the chunk's own file (an inode each). */
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(ab, sizeof(ab), "%02x", i);
+		if (mkdirat(s->chunksfd, ab, 0700) != 0 && errno != EEXIST)
+			goto fail;
+	}
 	return 0;
 
 fail:

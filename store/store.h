@@ -3,7 +3,7 @@
  *
  *   DATADIR/lock        flock'ed by the one process that owns the dir
  *   DATADIR/index/      leveldb: chunk entries, LRU order, files, meta
- *   DATADIR/chunks/ab/cd/<hex id>   chunk bodies, one file each
+ *   DATADIR/chunks/ab/<hex id>      chunk bodies, one file each
  *   DATADIR/secret      per-user convergence secret (0600), for --private
  *
  * A chunk is one of (see docs/formats.md):

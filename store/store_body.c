@@ -1,5 +1,5 @@
 /*
- * store_body.c: chunk body files under DATADIR/chunks/: ab/cd/<64 hex id>,
+ * store_body.c: chunk body files under DATADIR/chunks/: ab/<64 hex id>,
  * written to tmp/<session>-<n> first and renamed into place. No fsync here:
  * tsn_store_file_commit flushes the file system before it pins. Writeback of
  * each body is started as soon as it is written (not waited for), so that
@@ -24,9 +24,7 @@ tsn_store__body_path(const uint8_t id[TSN_ID_LEN], char out[TSN_STORE__BODY_PATH
 	tsn_hex(id, TSN_ID_LEN, hex);
 	memcpy(out, hex, 2);
 	out[2] = '/';
-	memcpy(out + 3, hex + 2, 2);
-	out[5] = '/';
-	memcpy(out + 6, hex, sizeof(hex));
+	memcpy(out + 3, hex, sizeof(hex));
 }
 
 static int
@@ -103,7 +101,7 @@ mkdir_ok(int dirfd, const char *path)
 int
 tsn_store__body_install(struct tsn_store *s, const char *tmpname, const uint8_t id[TSN_ID_LEN])
 {
-	char path[TSN_STORE__BODY_PATH_LEN], dir[6];
+	char path[TSN_STORE__BODY_PATH_LEN], dir[3];
 	int rc;
 
 	tsn_store__body_path(id, path);
@@ -113,13 +111,9 @@ tsn_store__body_install(struct tsn_store *s, const char *tmpname, const uint8_t 
 		rc = -errno;
 		goto fail;
 	}
-	/* The shard directories are made on first use. */
+	/* The shard directories are made at open; one removed since comes back. */
 	memcpy(dir, path, 2);
 	dir[2] = '\0';
-	if ((rc = mkdir_ok(s->chunksfd, dir)) < 0)
-		goto fail;
-	memcpy(dir, path, 5);
-	dir[5] = '\0';
 	if ((rc = mkdir_ok(s->chunksfd, dir)) < 0)
 		goto fail;
 	if (renameat(s->chunksfd, tmpname, s->chunksfd, path) != 0) {

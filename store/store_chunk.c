@@ -7,9 +7,9 @@
  * part, in parallel with other puts and reads); under the mutex again,
  * rename the body into place and write its entry. Renames and unlinks in
  * chunks/ happen only under the mutex, so another thread never sees an
- * entry without its body or the reverse. The shard directories a rename
- * needs are made before it, without the mutex: a mkdir allocates an inode,
- * as slow as the body's own create, and nothing ever removes them.
+ * entry without its body or the reverse. The 256 shard directories are
+ * made at open (store.c): a mkdir per new chunk cost as much as the body's
+ * own create.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -157,24 +157,6 @@ update(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], const struct tsn_store
 	return rc;
 }
 
-/* Make ab/ and ab/cd/ for id's body if missing. Failures are left to
- * tsn_store__body_install, which tries again and logs. No lock needed. */
-static void
-shard_dirs(struct tsn_store *s, const uint8_t id[TSN_ID_LEN])
-{
-	char path[TSN_STORE__BODY_PATH_LEN];
-
-	tsn_store__body_path(id, path);
-	path[5] = '\0';
-	if (mkdirat(s->chunksfd, path, 0700) == 0 || errno != ENOENT)
-		return; /* made, already there, or an error for install to report */
-	path[2] = '\0';
-	if (mkdirat(s->chunksfd, path, 0700) != 0 && errno != EEXIST)
-		return;
-	path[2] = '/';
-	(void)mkdirat(s->chunksfd, path, 0700);
-}
-
 /* 1 if an entry for id exists (in *e) and its body is whole, 0 if not, -EIO. */
 static int
 lookup_whole(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], size_t len,
@@ -229,8 +211,6 @@ chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], const uint8_t *bloc
 	pthread_mutex_unlock(&s->mu);
 
 	rc = tsn_store__body_write_tmp(s, block, len, tmp);
-	if (rc == 0)
-		shard_dirs(s, id);
 
 	pthread_mutex_lock(&s->mu);
 	if (rc < 0)

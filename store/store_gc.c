@@ -104,7 +104,7 @@ out:
 	return rc;
 }
 
-/* Remove chunks/ab/cd/<hex> if no entry names it. */
+/* Remove chunks/ab/<hex> if no entry names it. */
 static int
 orphan(struct tsn_store *s, int cdfd, const char *name, const char *rel, long *count,
        uint64_t *bytes)
@@ -159,25 +159,12 @@ open_dir(int fd, const char *name)
 static int
 sweep_shard(struct tsn_store *s, DIR *ab, const char *abname, long *count, uint64_t *bytes)
 {
-	struct dirent *de, *fe;
-	DIR *cd;
-	char rel[6];
+	struct dirent *fe;
 	int rc = 0;
 
-	while (rc == 0 && (de = readdir(ab)) != NULL) {
-		if (!is_hex2(de->d_name))
-			continue;
-		if ((cd = open_dir(dirfd(ab), de->d_name)) == NULL)
-			continue;
-		memcpy(rel, abname, 2); /* both names are two hex digits */
-		rel[2] = '/';
-		memcpy(rel + 3, de->d_name, 2);
-		rel[5] = '\0';
-		while (rc == 0 && (fe = readdir(cd)) != NULL) {
-			if (strlen(fe->d_name) == 2 * TSN_ID_LEN)
-				rc = orphan(s, dirfd(cd), fe->d_name, rel, count, bytes);
-		}
-		closedir(cd);
+	while (rc == 0 && (fe = readdir(ab)) != NULL) {
+		if (strlen(fe->d_name) == 2 * TSN_ID_LEN)
+			rc = orphan(s, dirfd(ab), fe->d_name, abname, count, bytes);
 	}
 	return rc;
 }

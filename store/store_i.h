@@ -145,8 +145,9 @@ uint64_t tsn_store__now_ms(void);
 
 /* ---- store_body.c ---- */
 
-/* "ab/cd/<64 hex>" relative to chunks/ (out: 6 + 64 + 1 bytes). */
-#define TSN_STORE__BODY_PATH_LEN (6 + 2 * TSN_ID_LEN + 1)
+/* "ab/<64 hex>" relative to chunks/ (out: 3 + 64 + 1 bytes); ab = the id's
+ * first byte. The 256 ab/ are made at open. */
+#define TSN_STORE__BODY_PATH_LEN (3 + 2 * TSN_ID_LEN + 1)
 void tsn_store__body_path(const uint8_t id[TSN_ID_LEN], char out[TSN_STORE__BODY_PATH_LEN]);
 
 /* Temp file names, relative to chunks/: "tmp/<session>-<n>". */
@@ -161,8 +162,8 @@ int tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t 
 /* Remove a temp file (errors other than ENOENT logged). */
 void tsn_store__tmp_unlink(struct tsn_store *s, const char *tmpname);
 /*
- * Rename a temp file to the body of id (replacing any), creating ab/ and
- * ab/cd/ as needed. Caller holds s->mu. Returns 0 or -errno (logged).
+ * Rename a temp file to the body of id (replacing any), creating ab/ if
+ * it went missing. Caller holds s->mu. Returns 0 or -errno (logged).
  */
 int tsn_store__body_install(struct tsn_store *s, const char *tmpname,
                             const uint8_t id[TSN_ID_LEN]);

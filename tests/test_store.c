@@ -460,6 +460,49 @@ test_lifetime(const char *dir)
 	tsn_store_close(s);
 }
 
+/* A store of the first layout (chunks/ab/cd/<id>) opens with every body
+ * moved to chunks/ab/<id>, readable, the old folders gone; again after a
+ * crash half-way (some bodies moved, no marker yet). */
+static void
+test_layout(const char *dir)
+{
+	struct tsn_store *s = open_store(dir, 0);
+	uint8_t c[4][BLK], out[BLK], id[4][TSN_ID_LEN];
+	char from[512], to[512], hex[2 * TSN_ID_LEN + 1];
+
+	for (int i = 0; i < 4; i++) {
+		rand_block(c[i], BLK, id[i]);
+		CHECK_INT(tsn_store_chunk_put(s, id[i], c[i], BLK, TSN_CHUNK_HELD), ==, 0);
+	}
+	tsn_store_close(s);
+	/* back to the old layout, but for chunk 3: as if a migration stopped */
+	for (int i = 0; i < 3; i++) {
+		tsn_hex(id[i], TSN_ID_LEN, hex);
+		snprintf(to, sizeof(to), "%s/chunks/%.2s/%.2s", dir, hex, hex + 2);
+		CHECK(mkdir(to, 0700) == 0 || errno == EEXIST);
+		snprintf(to, sizeof(to), "%s/chunks/%.2s/%.2s/%s", dir, hex, hex + 2, hex);
+		snprintf(from, sizeof(from), "%s/chunks/%.2s/%s", dir, hex, hex);
+		CHECK_INT(rename(from, to), ==, 0);
+	}
+	snprintf(to, sizeof(to), "%s/chunks/.flat", dir);
+	CHECK_INT(unlink(to), ==, 0);
+
+	s = open_store(dir, 0);
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(tsn_store_chunk_get(s, id[i], out, sizeof(out)), ==, BLK);
+		CHECK_MEM(out, c[i], BLK);
+		tsn_hex(id[i], TSN_ID_LEN, hex);
+		snprintf(to, sizeof(to), "%s/chunks/%.2s/%s", dir, hex, hex);
+		CHECK(access(to, F_OK) == 0);
+		snprintf(to, sizeof(to), "%s/chunks/%.2s/%.2s", dir, hex, hex + 2);
+		CHECK(access(to, F_OK) != 0);
+	}
+	CHECK_INT(tsn_store_gc(s, NULL), ==, 0); /* nothing looks orphaned */
+	tsn_store_close(s);
+	snprintf(to, sizeof(to), "%s/chunks/.flat", dir);
+	CHECK(access(to, F_OK) == 0);
+}
+
 static int
 count_file(void *ud, const struct tsn_file_info *f)
 {
@@ -502,11 +545,7 @@ test_gc(const char *dir)
 	/* An orphan body and a temp file of an earlier session. */
 	rand_block(c, sizeof(c), cid);
 	tsn_hex(cid, TSN_ID_LEN, hex);
-	snprintf(path, sizeof(path), "%s/chunks/%.2s", dir, hex);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/chunks/%.2s/%.2s", dir, hex, hex + 2);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/chunks/%.2s/%.2s/%s", dir, hex, hex + 2, hex);
+	snprintf(path, sizeof(path), "%s/chunks/%.2s/%s", dir, hex, hex);
 	write_file(path, c, sizeof(c));
 	snprintf(path, sizeof(path), "%s/chunks/tmp/999999-1", dir);
 	write_file(path, c, 100);
@@ -551,7 +590,7 @@ test_corrupt(const char *dir)
 	rand_block(c, sizeof(c), id);
 	CHECK_INT(tsn_store_chunk_put(s, id, c, sizeof(c), TSN_CHUNK_HELD), ==, 0);
 	tsn_hex(id, TSN_ID_LEN, hex);
-	snprintf(path, sizeof(path), "%s/chunks/%.2s/%.2s/%s", dir, hex, hex + 2, hex);
+	snprintf(path, sizeof(path), "%s/chunks/%.2s/%s", dir, hex, hex);
 	CHECK_INT(truncate(path, 100), ==, 0);
 	CHECK_INT(tsn_store_chunk_get(s, id, out, sizeof(out)), ==, -EIO);
 	/* A put of the same chunk repairs it. */
@@ -565,7 +604,7 @@ test_corrupt(const char *dir)
 	rand_block(c, sizeof(c), id);
 	CHECK_INT(tsn_store_chunk_put(s, id, c, sizeof(c), TSN_CHUNK_CACHED), ==, 0);
 	tsn_hex(id, TSN_ID_LEN, hex);
-	snprintf(path, sizeof(path), "%s/chunks/%.2s/%.2s/%s", dir, hex, hex + 2, hex);
+	snprintf(path, sizeof(path), "%s/chunks/%.2s/%s", dir, hex, hex);
 	CHECK_INT(unlink(path), ==, 0);
 	CHECK_INT(tsn_store_chunk_get(s, id, out, sizeof(out)), ==, -ENOENT);
 	CHECK_INT(tsn_store_chunk_has(s, id), ==, 0);
@@ -635,7 +674,7 @@ main(void)
 		{"roundtrip", test_roundtrip}, {"lock", test_lock},
 		{"refcounts", test_refcounts}, {"repeats", test_repeats},
 		{"eviction", test_eviction}, {"stats", test_stats}, {"gc", test_gc},
-		{"lifetime", test_lifetime},
+		{"lifetime", test_lifetime}, {"layout", test_layout},
 		{"corrupt", test_corrupt}, {"secret", test_secret}, {"reopen", test_reopen},
 	};
 	char base[] = "/tmp/tsn-test-store-XXXXXX", dir[64];

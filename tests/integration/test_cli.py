@@ -17,7 +17,7 @@ CHUNK = 256 * 1024
 
 
 def chunk_files(datadir):
-    return sorted(glob.glob(os.path.join(str(datadir), "chunks", "??", "??", "*")))
+    return sorted(glob.glob(os.path.join(str(datadir), "chunks", "??", "*")))
 
 
 def one_line_error(p, *words):

@@ -84,7 +84,7 @@ TTL_S = 10
 
 
 def chunk_ids(d):
-    """The ids of the chunk bodies in d's store (chunks/ab/cd/<hex id>)."""
+    """The ids of the chunk bodies in d's store (chunks/ab/<hex id>)."""
     root = os.path.join(d.datadir, "chunks")
     return {f for _, _, fs in os.walk(root) for f in fs if len(f) == 64}
 
