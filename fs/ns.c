@@ -25,71 +25,28 @@
 #include "fs_ns_i.h"
 #include "util.h"
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 void
 fs_ns_key(uint8_t k[FS_NS_IKEY_LEN], uint64_t id)
 {
 	k[0] = 'i';
-	put64(k + 1, id);
+	tsn_put_be64(k + 1, id);
 }
 
 static void
 put_time(uint8_t *p, const struct timespec *t)
 {
-	put64(p, (uint64_t)(int64_t)t->tv_sec);
-	put32(p + 8, (uint32_t)t->tv_nsec);
+	tsn_put_be64(p, (uint64_t)(int64_t)t->tv_sec);
+	tsn_put_be32(p + 8, (uint32_t)t->tv_nsec);
 }
 
 static int
 get_time(const uint8_t *p, struct timespec *t)
 {
-	uint32_t ns = get32(p + 8);
+	uint32_t ns = tsn_get_be32(p + 8);
 
 	if (ns >= 1000000000u)
 		return -EBADMSG;
-	t->tv_sec = (time_t)(int64_t)get64(p);
+	t->tv_sec = (time_t)(int64_t)tsn_get_be64(p);
 	t->tv_nsec = (long)ns;
 	return 0;
 }
@@ -103,21 +60,21 @@ fs_ns_encode(const struct fs_node *n, uint64_t parent, uint8_t *v)
 	v[1] = n->kind == FS_DIR ? FS_NS_DIR : FS_NS_FILE;
 	v[2] = n->has_uri ? FS_NS_HAS_URI : 0;
 	v[3] = (uint8_t)nlen;
-	put64(v + 4, parent);
-	put64(v + 12, n->seq);
-	put32(v + 20, n->mode & 07777);
-	put32(v + 24, n->uid);
-	put32(v + 28, n->gid);
+	tsn_put_be64(v + 4, parent);
+	tsn_put_be64(v + 12, n->seq);
+	tsn_put_be32(v + 20, n->mode & 07777);
+	tsn_put_be32(v + 24, n->uid);
+	tsn_put_be32(v + 28, n->gid);
 	put_time(v + 32, &n->atime);
 	put_time(v + 44, &n->mtime);
 	put_time(v + 56, &n->ctime);
-	put64(v + 68, n->has_uri ? n->uri.size : 0);
+	tsn_put_be64(v + 68, n->has_uri ? n->uri.size : 0);
 	if (n->has_uri) {
 		memcpy(v + 76, n->uri.id, TSN_ID_LEN);
 		memcpy(v + 108, n->uri.key, TSN_KEY_LEN);
 	} else
 		memset(v + 76, 0, TSN_ID_LEN + TSN_KEY_LEN);
-	put16(v + 140, (uint16_t)n->klen);
+	tsn_put_be16(v + 140, (uint16_t)n->klen);
 	memcpy(v + FS_NS_HDR, n->name, nlen);
 	if (n->klen > 0)
 		memcpy(v + FS_NS_HDR + nlen, n->keywords, n->klen);
@@ -138,20 +95,20 @@ fs_ns_parse(const uint8_t *v, size_t len, struct fs_ns_rec *r)
 	if ((v[2] & ~FS_NS_HAS_URI) != 0 || (v[1] == FS_NS_DIR && v[2] != 0))
 		return -EBADMSG;
 	nlen = v[3];
-	klen = get16(v + 140);
+	klen = tsn_get_be16(v + 140);
 	if (nlen == 0 || klen > FS_KEYWORDS_MAX || len != FS_NS_HDR + nlen + klen)
 		return -EBADMSG;
 	r->type = v[1];
 	r->has_uri = v[2] & FS_NS_HAS_URI;
-	r->parent = get64(v + 4);
-	r->seq = get64(v + 12);
-	r->mode = get32(v + 20);
-	r->uid = get32(v + 24);
-	r->gid = get32(v + 28);
+	r->parent = tsn_get_be64(v + 4);
+	r->seq = tsn_get_be64(v + 12);
+	r->mode = tsn_get_be32(v + 20);
+	r->uid = tsn_get_be32(v + 24);
+	r->gid = tsn_get_be32(v + 28);
 	if ((r->mode & ~07777u) != 0 || get_time(v + 32, &r->atime) != 0 ||
 	    get_time(v + 44, &r->mtime) != 0 || get_time(v + 56, &r->ctime) != 0)
 		return -EBADMSG;
-	r->uri.size = get64(v + 68);
+	r->uri.size = tsn_get_be64(v + 68);
 	memcpy(r->uri.id, v + 76, TSN_ID_LEN);
 	memcpy(r->uri.key, v + 108, TSN_KEY_LEN);
 	if (r->uri.size > TSN_FILE_MAX)
@@ -215,7 +172,7 @@ fs_ns_sync(struct tsn_fs *fs)
 	struct timespec ts;
 
 	fs_now(&ts);
-	put64(v, (uint64_t)ts.tv_sec);
+	tsn_put_be64(v, (uint64_t)ts.tv_sec);
 	return tsn_store_kv_put(fs->store, TSN_KV_NAMESPACE, key, sizeof(key) - 1, v, sizeof(v), 1);
 }
 
@@ -234,7 +191,7 @@ fs_ns_pin_put(struct tsn_fs *fs, const struct tsn_uri *uri, int external)
 	id_key(k, 'u', uri->id);
 	v[0] = FS_NS_VERSION;
 	v[1] = external ? 1 : 0;
-	put64(v + 2, uri->size);
+	tsn_put_be64(v + 2, uri->size);
 	memcpy(v + 10, uri->key, TSN_KEY_LEN);
 	return tsn_store_kv_put(fs->store, TSN_KV_NAMESPACE, k, sizeof(k), v, sizeof(v), 0);
 }
@@ -253,10 +210,10 @@ fs_ns_pin_parse(const uint8_t id[TSN_ID_LEN], const uint8_t *v, size_t len,
                 struct tsn_uri *uri, int *external)
 {
 	if (len != FS_NS_PIN_LEN || v[0] != FS_NS_VERSION || (v[1] & ~1u) != 0 ||
-	    get64(v + 2) > TSN_FILE_MAX)
+	    tsn_get_be64(v + 2) > TSN_FILE_MAX)
 		return -EBADMSG;
 	*external = v[1] & 1;
-	uri->size = get64(v + 2);
+	uri->size = tsn_get_be64(v + 2);
 	memcpy(uri->id, id, TSN_ID_LEN);
 	memcpy(uri->key, v + 10, TSN_KEY_LEN);
 	return 0;
@@ -269,7 +226,7 @@ fs_ns_queue_put(struct tsn_fs *fs, const struct tsn_uri *uri)
 
 	id_key(k, 'q', uri->id);
 	v[0] = FS_NS_VERSION;
-	put64(v + 1, uri->size);
+	tsn_put_be64(v + 1, uri->size);
 	memcpy(v + 9, uri->key, TSN_KEY_LEN);
 	return tsn_store_kv_put(fs->store, TSN_KV_NAMESPACE, k, sizeof(k), v, sizeof(v), 0);
 }
@@ -287,9 +244,9 @@ int
 fs_ns_queue_parse(const uint8_t id[TSN_ID_LEN], const uint8_t *v, size_t len,
                   struct tsn_uri *uri)
 {
-	if (len != FS_NS_QUEUE_LEN || v[0] != FS_NS_VERSION || get64(v + 1) > TSN_FILE_MAX)
+	if (len != FS_NS_QUEUE_LEN || v[0] != FS_NS_VERSION || tsn_get_be64(v + 1) > TSN_FILE_MAX)
 		return -EBADMSG;
-	uri->size = get64(v + 1);
+	uri->size = tsn_get_be64(v + 1);
 	memcpy(uri->id, id, TSN_ID_LEN);
 	memcpy(uri->key, v + 9, TSN_KEY_LEN);
 	return 0;

@@ -164,8 +164,9 @@ fs_file_make(struct tsn_fs *fs, fuse_req_t req, struct fs_node *dir, const char 
 	return make_node(fs, req, dir, name, FS_FILE, mode, out);
 }
 
-void
-fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+/* mkdir and mknod: a new name of `kind` under parent, answered with its entry. */
+static void
+make_entry(fuse_req_t req, fuse_ino_t parent, const char *name, int kind, mode_t mode)
 {
 	struct tsn_fs *fs = fuse_req_userdata(req);
 	struct fuse_entry_param e;
@@ -174,7 +175,7 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 
 	pthread_mutex_lock(&fs->mu);
 	if ((rc = fs_check_create(fs, parent, name, &p)) == 0 &&
-	    (rc = make_node(fs, req, p, name, FS_DIR, mode, &n)) == 0)
+	    (rc = make_node(fs, req, p, name, kind, mode, &n)) == 0)
 		fs_entry_locked(fs, n, &e);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc < 0)
@@ -184,28 +185,21 @@ fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 }
 
 void
+fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	make_entry(req, parent, name, FS_DIR, mode);
+}
+
+void
 fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct tsn_fs *fs = fuse_req_userdata(req);
-	struct fuse_entry_param e;
-	struct fs_node *p, *n;
-	int rc;
-
 	(void)rdev;
 	if (!S_ISREG(mode)) {
 		tsn_log(TSN_LOG_WARN, "mount: mknod '%s': special files are not supported", name);
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	pthread_mutex_lock(&fs->mu);
-	if ((rc = fs_check_create(fs, parent, name, &p)) == 0 &&
-	    (rc = make_node(fs, req, p, name, FS_FILE, mode, &n)) == 0)
-		fs_entry_locked(fs, n, &e);
-	pthread_mutex_unlock(&fs->mu);
-	if (rc < 0)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_entry(req, &e);
+	make_entry(req, parent, name, FS_FILE, mode);
 }
 
 void

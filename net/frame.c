@@ -7,6 +7,7 @@
 
 #include "cursor_i.h"
 #include "frame.h"
+#include "util.h"
 
 /* Body grammar per type: exact sizes; a block is 1..TSN_BLOCK_MAX bytes. */
 static const struct {
@@ -27,21 +28,6 @@ static const struct {
 	                          true, true},
 };
 
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 int
 tsn_frame_need(const uint8_t *buf, size_t len, size_t *frame_len)
 {
@@ -49,7 +35,7 @@ tsn_frame_need(const uint8_t *buf, size_t len, size_t *frame_len)
 
 	if (len < TSN_FRAME_LEN_SIZE)
 		return -EAGAIN;
-	l = get_u32(buf);
+	l = tsn_get_be32(buf);
 	if (l < TSN_FRAME_HDR_LEN - TSN_FRAME_LEN_SIZE || l > TSN_FRAME_MAX - TSN_FRAME_LEN_SIZE)
 		return -EBADMSG;
 	*frame_len = (size_t)l + TSN_FRAME_LEN_SIZE;
@@ -120,7 +106,7 @@ tsn_frame_encode_head(const struct tsn_frame *f, uint8_t *buf, size_t cap)
 	{
 		uint8_t *at = wcur_take(&c, TSN_FRAME_LEN_SIZE);
 		if (at != NULL)
-			put_u32(at, (uint32_t)(TSN_FRAME_HDR_LEN - TSN_FRAME_LEN_SIZE + body));
+			tsn_put_be32(at, (uint32_t)(TSN_FRAME_HDR_LEN - TSN_FRAME_LEN_SIZE + body));
 	}
 	wcur_u8(&c, TSN_FRAME_VERSION);
 	wcur_u8(&c, f->type);
