@@ -173,6 +173,7 @@ serve(struct run *r, const sigset_t *sigs)
 	}
 	po.store = store;
 	po.node = node;
+	po.republish_ms = r->o.republish_ms;
 	if ((rc = tsn_publisher_new(&pub, &po)) != 0) {
 		fail(r, "cannot start keyword publishing: %s", strerror(-rc));
 		goto out2;

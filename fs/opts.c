@@ -39,7 +39,8 @@ static const char usage[] =
 "                      kernel's 128): larger reads, fewer requests\n"
 "     repair_interval=SECONDS     scan of the chunks held for the network:\n"
 "                      copies put back where missing (default 600)\n"
-"     republish_interval=SECONDS  check of your own chunks at their holders,\n"
+"     republish_interval=SECONDS  check of your own chunks at their holders\n"
+"                      and republish of your keyword records,\n"
 "                      restarting their lifetime (default 21600)\n"
 "     records_interval=SECONDS    the DHT records held here stored again at\n"
 "                      the nodes closest to them (default 3600)\n"
@@ -88,20 +89,6 @@ in(const char *const *list, const char *s, int prefix)
 }
 
 static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int
 fuse_add(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 {
 	size_t have = strlen(o->fuse_opts), need = strlen(opt) + (have ? 1 : 0);
@@ -133,7 +120,7 @@ one(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 			goto bad;
 		snprintf(o->datadir, sizeof(o->datadir), "%s", v);
 	} else if (IS("port")) {
-		if (parse_long(v, 0, 65535, &o->port) != 0)
+		if (tsn_parse_long(v, 0, 65535, &o->port) != 0)
 			goto bad;
 	} else if (IS("host")) {
 		if (strlen(v) >= sizeof(o->host) ||
@@ -153,25 +140,25 @@ one(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 		if (tsn_parse_size(v, &o->quota) != 0 || o->quota == 0)
 			goto bad;
 	} else if (IS("replicas")) {
-		if (parse_long(v, 1, 20, &n) != 0)
+		if (tsn_parse_long(v, 1, 20, &n) != 0)
 			goto bad;
 		o->replicas = (unsigned)n;
 	} else if (IS("timeout")) {
-		if (parse_long(v, 1, 3600, &n) != 0)
+		if (tsn_parse_long(v, 1, 3600, &n) != 0)
 			goto bad;
 		o->timeout_ms = (uint32_t)n * 1000;
 	} else if (IS("readahead")) {
-		if (parse_long(v, 0, 65536, &n) != 0)
+		if (tsn_parse_long(v, 0, 65536, &n) != 0)
 			goto bad;
 		o->readahead_kb = (unsigned)n;
 		o->readahead_set = 1;
 	} else if (IS("repair_interval") || IS("republish_interval") || IS("records_interval")) {
-		if (parse_long(v, 1, 30 * 86400, &n) != 0)
+		if (tsn_parse_long(v, 1, 30 * 86400, &n) != 0)
 			goto bad;
 		*(IS("repair_interval") ? &o->repair_ms : IS("republish_interval") ?
 		  &o->republish_ms : &o->records_ms) = (uint32_t)n * 1000;
 	} else if (IS("held_ttl")) {
-		if (parse_long(v, 1, 3650L * 86400, &n) != 0)
+		if (tsn_parse_long(v, 1, 3650L * 86400, &n) != 0)
 			goto bad;
 		o->held_ttl_ms = (uint64_t)n * 1000;
 	} else if (strcmp(opt, "leave_on_exit") == 0) {
@@ -182,7 +169,7 @@ one(struct tsn_mount_opts *o, const char *opt, char *err, size_t errlen)
 	           strncmp(opt, "comment=", 8) == 0) {
 		return 0;
 	} else if (in(fuse_flags, opt, 0) || (eq != NULL && in(fuse_values, opt, 1) && v[0])) {
-		if (strncmp(opt, "max_read=", 9) == 0 && parse_long(v, 4096, 1 << 20, &n) != 0)
+		if (strncmp(opt, "max_read=", 9) == 0 && tsn_parse_long(v, 4096, 1 << 20, &n) != 0)
 			goto bad;
 		if ((strncmp(opt, "fsname=", 7) == 0 || strncmp(opt, "subtype=", 8) == 0) &&
 		    strpbrk(v, ", \t\n") != NULL)

@@ -311,7 +311,6 @@ tsn_publisher_new(struct tsn_publisher **out, const struct tsn_publisher_opts *o
 	struct tsn_publisher *p;
 	struct tsn_secret sec;
 	pthread_condattr_t ca;
-	const char *env = getenv("TSN_REPUBLISH_MS");
 	int rc;
 
 	*out = NULL;
@@ -320,8 +319,6 @@ tsn_publisher_new(struct tsn_publisher **out, const struct tsn_publisher_opts *o
 	p->store = o->store;
 	p->node = o->node;
 	p->every_ms = o->republish_ms ? o->republish_ms : TSN_PUBLISH_EVERY_DEFAULT_MS;
-	if (env != NULL && strtoull(env, NULL, 10) >= 100)
-		p->every_ms = strtoull(env, NULL, 10);
 	p->ttl_ms = o->ttl_ms ? o->ttl_ms : TSN_PUBLISH_TTL_DEFAULT_MS;
 	if ((rc = tsn_store_private_secret(o->store, &sec)) != 0)
 		goto fail0;

@@ -38,7 +38,9 @@ struct tsn_publisher;
 struct tsn_publisher_opts {
 	struct tsn_store *store; /* required, borrowed for the publisher's life */
 	struct tsn_node *node;   /* borrowed; NULL: the list is kept, nothing is sent */
-	uint64_t republish_ms;   /* 0 = TSN_PUBLISH_EVERY_DEFAULT_MS; env TSN_REPUBLISH_MS overrides */
+	uint64_t republish_ms;   /* 0 = TSN_PUBLISH_EVERY_DEFAULT_MS (tsnd --republish-interval,
+	                          * mount republish_interval=: the owner's period for
+	                          * chunks and records alike) */
 	uint64_t ttl_ms;         /* record lifetime; 0 = TSN_PUBLISH_TTL_DEFAULT_MS */
 };
 

@@ -47,6 +47,20 @@ tsn_unhex(const char *s, size_t slen, uint8_t *p, size_t n)
 }
 
 int
+tsn_parse_long(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
 tsn_parse_size(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -16,6 +16,8 @@ int tsn_unhex(const char *s, size_t slen, uint8_t *p, size_t n);
  * an optional "iB" or "B" after it). Returns 0 or -EINVAL (bad form, overflow).
  */
 int tsn_parse_size(const char *s, uint64_t *out);
+/* Parse a whole decimal integer in lo..hi. Returns 0 or -EINVAL. */
+int tsn_parse_long(const char *s, long lo, long hi, long *out);
 /* "1.5 GiB"-style text of n bytes into out (len bytes). */
 void tsn_fmt_size(uint64_t n, char *out, size_t len);
 

@@ -44,7 +44,8 @@ static const char usage_text[] =
 "  --quota SIZE        cap on stored chunk bytes, e.g. 500M, 20G (default 10G)\n"
 "  --timeout SECONDS   deadline of one network request (default 30)\n"
 "  --repair-interval S scan of the chunks held for the network (default 600)\n"
-"  --republish-interval S  check of your own (pinned) chunks (default 21600)\n"
+"  --republish-interval S  check of your own (pinned) chunks at their holders and\n"
+"                      republish of your keyword records (default 21600)\n"
 "  --held-ttl S        held chunks nobody republished go after this (default 7 days)\n"
 "  --records-interval S  store the DHT records held here again at the nodes\n"
 "                      closest to their keys (default 3600)\n"
@@ -77,20 +78,6 @@ usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fputs(" (see tsnd --help)\n", stderr);
 	return 2;
-}
-
-static int
-parse_long(const char *s, long lo, long hi, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static int
@@ -165,7 +152,7 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->datadir = optarg;
 			break;
 		case 'p':
-			if (parse_long(optarg, 0, 65535, &o->port) != 0)
+			if (tsn_parse_long(optarg, 0, 65535, &o->port) != 0)
 				return usage_error("--port: '%s' is not a port (0..65535)", optarg);
 			break;
 		case 'H':
@@ -179,7 +166,7 @@ parse_args(int argc, char **argv, struct opts *o)
 				return rc;
 			break;
 		case 'r':
-			if (parse_long(optarg, 1, 20, &v) != 0)
+			if (tsn_parse_long(optarg, 1, 20, &v) != 0)
 				return usage_error("--replicas: '%s' is not a number from 1 to 20", optarg);
 			o->replicas = (unsigned)v;
 			break;
@@ -188,7 +175,7 @@ parse_args(int argc, char **argv, struct opts *o)
 				return usage_error("--quota: '%s' is not a size (e.g. 500M, 20G)", optarg);
 			break;
 		case 't':
-			if (parse_long(optarg, 1, 3600, &v) != 0)
+			if (tsn_parse_long(optarg, 1, 3600, &v) != 0)
 				return usage_error("--timeout: '%s' is not a number of seconds (1..3600)",
 				                   optarg);
 			o->timeout_ms = (uint32_t)v * 1000;
@@ -196,7 +183,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'R':
 		case 'P':
 		case 'E':
-			if (parse_long(optarg, 1, 30 * 86400, &v) != 0)
+			if (tsn_parse_long(optarg, 1, 30 * 86400, &v) != 0)
 				return usage_error("--repair-interval, --republish-interval, "
 				                   "--records-interval: '%s' is not a number of seconds "
 				                   "(1..2592000)", optarg);
@@ -204,7 +191,7 @@ parse_args(int argc, char **argv, struct opts *o)
 				(uint32_t)v * 1000;
 			break;
 		case 'T':
-			if (parse_long(optarg, 1, 3650L * 86400, &v) != 0)
+			if (tsn_parse_long(optarg, 1, 3650L * 86400, &v) != 0)
 				return usage_error("--held-ttl: '%s' is not a number of seconds", optarg);
 			o->held_ttl_ms = (uint64_t)v * 1000;
 			break;
@@ -285,6 +272,7 @@ run(const struct opts *o, const sigset_t *sigs)
 	}
 	po.store = store;
 	po.node = node;
+	po.republish_ms = o->republish_ms;
 	if ((rc = tsn_publisher_new(&pub, &po)) != 0) {
 		fprintf(stderr, "tsnd: cannot start keyword publishing: %s\n", strerror(-rc));
 		goto fail2;

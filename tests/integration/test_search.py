@@ -173,3 +173,23 @@ def test_search_folder_rerun(tmp_path, network, mounts):
     assert os.path.getsize(os.path.join(folder, two.name)) == 3000
     assert files_equal(str(two), os.path.join(folder, two.name))
     assert time.monotonic() - t0 < 120
+
+
+def test_owner_republishes_on_its_interval(tmp_path, network):
+    """--republish-interval times the owner's keyword republish: nodes that
+    join after the put (and after the first republish, 5 s after start)
+    receive the records from the owner's next republish, with nothing else
+    re-storing them (--records-interval left at an hour)."""
+    owner = network.add(args=["--republish-interval", "2"])
+    src = write_random(tmp_path / "wombat republished.bin", 50_000)
+    (uri,) = owner.tsn.put(src)
+    time.sleep(6)  # past the republish at start
+    late = [network.add(bootstrap=[owner.addr]) for _ in range(3)]
+    network.wait_peers(late, 1)
+    deadline = time.monotonic() + 20
+    while not all(int(d.status()["records"]) > 0 for d in late):
+        assert time.monotonic() < deadline, [d.status()["records"] for d in late]
+        time.sleep(0.2)
+    owner.stop()
+    found = search(late[0].tsn, "wombat", "republished")
+    assert [u for _, u in found.values()] == [uri], found
