@@ -60,7 +60,7 @@ node_blk_new(struct tsn_node *n)
 	if (b != NULL) {
 		n->blk_free = b->next;
 		n->nblk_free--;
-	} else if ((b = malloc(sizeof(*b))) == NULL) {
+	} else if ((b = aligned_alloc(TSN_STORE_DIO_ALIGN, sizeof(*b))) == NULL) {
 		return NULL;
 	}
 	b->next = NULL;

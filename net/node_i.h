@@ -57,7 +57,8 @@ struct node_blk {
 	struct node_blk *next;  /* free list */
 	unsigned refs;
 	size_t len;
-	uint8_t data[TSN_BLOCK_MAX];
+	/* Aligned, so that the store writes a cached copy with direct I/O. */
+	_Alignas(TSN_STORE_DIO_ALIGN) uint8_t data[TSN_BLOCK_MAX];
 };
 
 enum node_req_kind { REQ_PUSH = 1, REQ_FETCH, REQ_PUT_RECORD, REQ_GET_RECORDS, REQ_LOOKUP };

@@ -320,6 +320,7 @@ tsn_store_open(struct tsn_store **out, const char *datadir,
 		goto nomem;
 	s->dirfd = s->chunksfd = s->lockfd = -1;
 	atomic_init(&s->tmpseq, 0);
+	atomic_init(&s->dio, 1);
 	if ((rc = -pthread_mutex_init(&s->mu, NULL)) < 0) {
 		free(s);
 		seterr(err, errlen, "cannot create a mutex: %s", strerror(-rc));

@@ -61,6 +61,9 @@ const char *tsn_store_path(const struct tsn_store *s);
  */
 int tsn_store_private_secret(struct tsn_store *s, struct tsn_secret *out);
 
+/* Buffer alignment that lets a cached block skip the page cache. */
+#define TSN_STORE_DIO_ALIGN 4096
+
 enum tsn_chunk_role {
 	TSN_CHUNK_PENDING = 0, /* from a local put, awaiting tsn_store_file_commit */
 	TSN_CHUNK_CACHED = 1,  /* from elsewhere; evictable */
@@ -73,8 +76,10 @@ enum tsn_chunk_role {
  * (cached -> pending / held; a pending put also makes a pending chunk of an
  * earlier process this one's). When the quota would be exceeded, cached
  * chunks are evicted least recently used first; -ENOSPC if that is not
- * enough (nothing is evicted then) or the disk is full. Returns 0, -EINVAL
- * (len 0 or over TSN_BLOCK_MAX, unknown role), -ENOSPC, -EIO.
+ * enough (nothing is evicted then) or the disk is full. A cached block at a
+ * TSN_STORE_DIO_ALIGN-aligned address is written with direct I/O (not
+ * through the page cache) where the file system allows it. Returns 0,
+ * -EINVAL (len 0 or over TSN_BLOCK_MAX, unknown role), -ENOSPC, -EIO.
  */
 int tsn_store_chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN],
                         const uint8_t *block, size_t len, enum tsn_chunk_role role);

@@ -3,11 +3,14 @@
  * written to tmp/<session>-<n> first and renamed into place. No fsync here:
  * tsn_store_file_commit flushes the file system before it pins. Writeback of
  * each body is started as soon as it is written (not waited for), so that
- * flush finds little left to write instead of a whole file's worth.
+ * flush finds little left to write instead of a whole file's worth. Cached
+ * bodies (fetched for a reader) are written with direct I/O where the
+ * buffer and the file system allow it, and never flushed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,37 +36,84 @@ space_err(int e)
 	return (e == ENOSPC || e == EDQUOT) ? -ENOSPC : -e;
 }
 
+/* Write block[*off, len) to fd, advancing *off; a short write continues. */
+static int
+write_from(int fd, const uint8_t *block, size_t len, size_t *off)
+{
+	ssize_t w;
+
+	while (*off < len) {
+		w = write(fd, block + *off, len - *off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		if (w == 0)
+			return -EIO;
+		*off += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * The page-aligned head of a cached body, with direct I/O: the reader's
+ * page cache already holds the data it asked for, and copying every
+ * fetched block into new page cache pages as well was the largest single
+ * cost of a remote read (tools/bench-fs). The tail (under a page) and
+ * anything the file system refuses go through the page cache. Returns 0 or
+ * -errno of a real write error.
+ */
+static int
+write_direct(struct tsn_store *s, int fd, const uint8_t *block, size_t len, size_t *off)
+{
+	size_t head = len & ~(size_t)(TSN_STORE_DIO_ALIGN - 1);
+	int fl, rc;
+
+	rc = write_from(fd, block, head, off);
+	if (rc == -EINVAL) {
+		if (atomic_exchange(&s->dio, 0))
+			tsn_log(TSN_LOG_INFO, "store %s: direct writes refused; cached chunks "
+			        "go through the page cache", s->path);
+		rc = 0;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) != 0)
+		return -errno;
+	return rc;
+}
+
 int
-tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t len,
+tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t len, int cached,
                           char tmpname[TSN_STORE__TMP_NAME_LEN])
 {
 	uint64_t n = atomic_fetch_add(&s->tmpseq, 1);
+	int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, fd, rc, direct;
 	size_t off = 0;
-	ssize_t w;
-	int fd, rc;
 
+	direct = cached && len >= TSN_STORE_DIO_ALIGN && atomic_load(&s->dio) &&
+	         (uintptr_t)block % TSN_STORE_DIO_ALIGN == 0;
 	snprintf(tmpname, TSN_STORE__TMP_NAME_LEN, "tmp/%" PRIu32 "-%" PRIu64, s->session, n);
-	fd = openat(s->chunksfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = openat(s->chunksfd, tmpname, flags | (direct ? O_DIRECT : 0), 0600);
+	if (fd < 0 && direct && errno == EINVAL) {
+		if (atomic_exchange(&s->dio, 0))
+			tsn_log(TSN_LOG_INFO, "store %s: no direct I/O on this file system; cached "
+			        "chunks go through the page cache", s->path);
+		direct = 0;
+		fd = openat(s->chunksfd, tmpname, flags, 0600);
+	}
 	if (fd < 0) {
 		rc = space_err(errno);
 		goto fail;
 	}
-	while (off < len) {
-		w = write(fd, block + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = space_err(errno);
-			goto fail_close;
-		}
-		if (w == 0) {
-			rc = -EIO;
-			goto fail_close;
-		}
-		off += (size_t)w;
+	if ((direct && (rc = write_direct(s, fd, block, len, &off)) < 0) ||
+	    (rc = write_from(fd, block, len, &off)) < 0) {
+		rc = space_err(-rc);
+		goto fail_close;
 	}
-	/* Advisory: a failure only leaves the work to the commit's flush. */
-	(void)sync_file_range(fd, 0, (off_t)len, SYNC_FILE_RANGE_WRITE);
+	/* Advisory: a failure only leaves the work to the commit's flush. A
+	 * cached body is never flushed: the kernel writes it when it likes. */
+	if (!cached)
+		(void)sync_file_range(fd, 0, (off_t)len, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) != 0) {
 		fd = -1;
 		rc = space_err(errno);

@@ -210,7 +210,7 @@ chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], const uint8_t *bloc
 	}
 	pthread_mutex_unlock(&s->mu);
 
-	rc = tsn_store__body_write_tmp(s, block, len, tmp);
+	rc = tsn_store__body_write_tmp(s, block, len, role == TSN_CHUNK_CACHED, tmp);
 
 	pthread_mutex_lock(&s->mu);
 	if (rc < 0)

@@ -86,6 +86,7 @@ struct tsn_store {
 	pthread_mutex_t mu;
 	uint32_t session;    /* this process's session number */
 	atomic_uint_fast64_t tmpseq; /* temp file counter */
+	atomic_int dio;      /* 0 once the file system refused a direct write */
 	/* Under mu: */
 	uint64_t seq;        /* last access sequence number handed out */
 	uint64_t reserved;   /* bytes of bodies being written (quota) */
@@ -154,10 +155,11 @@ void tsn_store__body_path(const uint8_t id[TSN_ID_LEN], char out[TSN_STORE__BODY
 #define TSN_STORE__TMP_NAME_LEN 48
 /*
  * Write len bytes to a new, uniquely named temp file under chunks/tmp; its
- * name goes to tmpname. Returns 0, -ENOSPC (disk full or over the disk
+ * name goes to tmpname. A cached body (role cached) is written with direct
+ * I/O when block is TSN_STORE_DIO_ALIGN-aligned and not flushed. Returns 0, -ENOSPC (disk full or over the disk
  * quota) or -errno (logged); on failure the temp file is gone. No lock needed.
  */
-int tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t len,
+int tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t len, int cached,
                               char tmpname[TSN_STORE__TMP_NAME_LEN]);
 /* Remove a temp file (errors other than ENOENT logged). */
 void tsn_store__tmp_unlink(struct tsn_store *s, const char *tmpname);
