@@ -8,7 +8,9 @@
  * interrupted (Ctrl-C) returns EINTR at once, a chunk nobody returns in
  * time EIO with a log line naming it. Slots outlive a timed-out wait: the
  * node's callback still writes into them, so they are freed only after it
- * ran (a reference per fetch in flight).
+ * ran (a reference per fetch in flight). A block is handed to the reader
+ * by trading the slot's buffer for the reader's (tsn_reader_fetch_swaps),
+ * not copied.
  *
  * Read-ahead: on sequential reads, the next FS_RA_CHUNKS chunks are
  * fetched into free slots; every handle has FS_NET_SLOTS, and all handles
@@ -61,6 +63,8 @@ net_free(struct fs_net *nr)
 
 	for (int i = 0; i < FS_NET_SLOTS; i++)
 		if (nr->slot[i].buf != NULL) {
+			/* Traded with the reader's buffers: may hold plaintext. */
+			explicit_bzero(nr->slot[i].buf, TSN_BLOCK_MAX);
 			free(nr->slot[i].buf);
 			bufs++;
 		}
@@ -264,17 +268,21 @@ slot_wait(struct fs_net *nr, struct fs_slot *s, const uint8_t id[TSN_ID_LEN])
 	return rc;
 }
 
-/* tsn_fetch_fn of the reader: ud is the fs_net. */
+/*
+ * Fetch id for the reader into *buf (cap bytes). With swap, a block that
+ * landed in a slot is handed over by trading buffers (both malloc'ed,
+ * TSN_BLOCK_MAX bytes) instead of copied.
+ */
 static long
-net_fetch(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap)
+net_fetch_into(struct fs_net *nr, const uint8_t id[TSN_ID_LEN], uint8_t **buf, size_t cap,
+               int swap)
 {
-	struct fs_net *nr = ud;
 	struct fs_slot *s;
 	long len;
 	int rc, tries = 0;
 
 	if (nr->fs->node == NULL)
-		return tsn_store_fetch(nr->fs->store, id, buf, cap);
+		return tsn_store_fetch(nr->fs->store, id, *buf, cap);
 	pthread_mutex_lock(&nr->mu);
 again:
 	if ((s = slot_find(nr, id)) == NULL) {
@@ -296,10 +304,16 @@ again:
 	if ((len == -ECANCELED || len == -EAGAIN) && tries++ == 0)
 		goto again; /* a read-ahead that did not run: once more */
 	if (len > 0) {
-		if ((size_t)len > cap)
+		if ((size_t)len > cap) {
 			len = -EMSGSIZE;
-		else
-			memcpy(buf, s->buf, (size_t)len);
+		} else if (swap && cap == TSN_BLOCK_MAX) {
+			uint8_t *t = *buf;
+
+			*buf = s->buf;
+			s->buf = t;
+		} else {
+			memcpy(*buf, s->buf, (size_t)len);
+		}
 	} else if (len == -ENOENT || len == -ETIMEDOUT)
 		log_chunk(id, len == -ENOENT ? "no holder has it" :
 		              "no holder answered in time");
@@ -310,6 +324,20 @@ fail:
 		log_chunk(id, "no holder answered in time");
 	pthread_mutex_unlock(&nr->mu);
 	return rc;
+}
+
+/* tsn_fetch_fn of the reader (the root, at open): ud is the fs_net. */
+static long
+net_fetch(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap)
+{
+	return net_fetch_into(ud, id, &buf, cap, 0);
+}
+
+/* tsn_fetch_swap_fn of the reader afterwards: one copy of each block less. */
+static long
+net_fetch_swap(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t **buf, size_t cap)
+{
+	return net_fetch_into(ud, id, buf, cap, 1);
 }
 
 /* Fetch the chunks after `last` into free slots. Caller holds h->mu. */
@@ -428,6 +456,7 @@ fs_net_read(struct tsn_fs *fs, struct fs_handle *h, fuse_req_t req, char *buf, s
 		 * read the others from the store): once is enough, ~20% of the
 		 * CPU a remote read costs. */
 		tsn_reader_ids_checked(h->rd);
+		tsn_reader_fetch_swaps(h->rd, net_fetch_swap);
 	}
 	cs = tsn_reader_chunk_size(h->rd);
 	first = off / cs;

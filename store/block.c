@@ -190,8 +190,9 @@ tsn_codec_decode(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
 }
 
 long
-tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
-                         uint8_t *block, size_t len, uint8_t *out, size_t cap, const char **why)
+tsn_codec_decode_inplace(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
+                         uint8_t *block, size_t len, uint8_t *out, size_t cap,
+                         const uint8_t **plain, const char **why)
 {
 	uint8_t *inner = block + TSN_BLOCK_OFF_INNER, *body;
 	unsigned long long ilen;
@@ -231,11 +232,23 @@ tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, i
 		zr = ZSTD_decompressDCtx(c->dctx, out, plen, body, blen);
 		if (ZSTD_isError(zr) || zr != plen)
 			return fail_why(why, "bad zstd data", -EBADMSG);
+		*plain = out;
 	} else {
 		if (blen != plen)
 			return fail_why(why, "raw length differs from the header", -EBADMSG);
-		if (plen > 0)
-			memcpy(out, body, plen);
+		*plain = body;
 	}
 	return (long)plen;
+}
+
+long
+tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
+                         uint8_t *block, size_t len, uint8_t *out, size_t cap, const char **why)
+{
+	const uint8_t *plain;
+	long n = tsn_codec_decode_inplace(c, ref, kind, block, len, out, cap, &plain, why);
+
+	if (n > 0 && plain != out)
+		memcpy(out, plain, (size_t)n);
+	return n;
 }

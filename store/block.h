@@ -91,6 +91,15 @@ long tsn_codec_decode(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int 
 long tsn_codec_decode_checked(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
                               uint8_t *block, size_t len, uint8_t *out, size_t cap,
                               const char **why);
+/*
+ * As tsn_codec_decode_checked, without copying a raw (uncompressed) body
+ * out of the block: *plain points at the plaintext, inside block when it
+ * was stored raw, at out when it was decompressed. Saves a copy of every
+ * incompressible chunk a reader decodes.
+ */
+long tsn_codec_decode_inplace(struct tsn_codec *c, const struct tsn_chunk_ref *ref, int kind,
+                              uint8_t *block, size_t len, uint8_t *out, size_t cap,
+                              const uint8_t **plain, const char **why);
 
 /* BLAKE2b-256 of a block: its id. */
 void tsn_block_id(const uint8_t *block, size_t len, uint8_t id[TSN_ID_LEN]);

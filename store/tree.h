@@ -121,6 +121,14 @@ void tsn_encoder_free(struct tsn_encoder *e);
  * not be checked: the reader checks it.
  */
 typedef long (*tsn_fetch_fn)(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap);
+/*
+ * The same, for a fetch that keeps blocks in buffers of its own: it may
+ * hand its buffer over instead of copying, trading *buf for it. Every
+ * buffer traded is malloc'ed, cap (= TSN_BLOCK_MAX) bytes, and freed by
+ * whoever holds it last.
+ */
+typedef long (*tsn_fetch_swap_fn)(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t **buf,
+                                  size_t cap);
 
 struct tsn_reader;
 
@@ -154,6 +162,8 @@ int tsn_reader_chunk_ref(struct tsn_reader *r, uint64_t index, struct tsn_chunk_
  * authentication tag still catches any change).
  */
 void tsn_reader_ids_checked(struct tsn_reader *r);
+/* From now on fetch with fetch_swap (same ud) instead of the fetch given at open. */
+void tsn_reader_fetch_swaps(struct tsn_reader *r, tsn_fetch_swap_fn fetch_swap);
 /*
  * Visit every block of the file, nodes (fetched) and data chunks (not
  * fetched), parents before children. cb returns 0 to go on or -errno to stop

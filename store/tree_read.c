@@ -31,6 +31,7 @@ struct rd_level {
 
 struct tsn_reader {
 	tsn_fetch_fn fetch;
+	tsn_fetch_swap_fn fetch_swap; /* used instead of fetch when set */
 	void *ud;
 	struct tsn_uri uri;
 	uint32_t chunk_size, fanout;
@@ -43,7 +44,8 @@ struct tsn_reader {
 	bool ids_checked; /* fetch hashes blocks against their ids: decode need not */
 	struct rd_level lv[TSN_TREE_MAX_DEPTH + 1];
 
-	uint8_t *data; /* chunk_size bytes */
+	uint8_t *data; /* TSN_BLOCK_MAX bytes: trades places with blk */
+	const uint8_t *plain; /* the decoded chunk, inside data */
 	uint64_t data_idx;
 	size_t data_len;
 	bool data_valid;
@@ -67,15 +69,23 @@ set_err(struct tsn_reader *r, const uint8_t id[TSN_ID_LEN], const char *fmt, ...
 	va_end(ap);
 }
 
-/* Fetch and decode one block into out (cap bytes). Returns its length or -errno. */
+/*
+ * Fetch and decode one block into out (cap bytes). With plain not NULL, a
+ * raw body stays in r->blk and *plain points at it (tsn_codec_decode_inplace).
+ * Returns its length or -errno.
+ */
 static long
 load_block(struct tsn_reader *r, const struct tsn_chunk_ref *ref, int kind, uint8_t *out,
-           size_t cap)
+           size_t cap, const uint8_t **plain)
 {
+	const uint8_t *body;
 	const char *why = NULL;
 	long n;
 
-	n = r->fetch(r->ud, ref->id, r->blk, TSN_BLOCK_MAX);
+	if (r->fetch_swap != NULL)
+		n = r->fetch_swap(r->ud, ref->id, &r->blk, TSN_BLOCK_MAX);
+	else
+		n = r->fetch(r->ud, ref->id, r->blk, TSN_BLOCK_MAX);
 	if (n < 0) {
 		set_err(r, ref->id, "%s (%s)", n == -ENOENT ? "missing" : "fetch failed",
 		        strerror((int)-n));
@@ -85,14 +95,25 @@ load_block(struct tsn_reader *r, const struct tsn_chunk_ref *ref, int kind, uint
 		set_err(r, ref->id, "fetch returned more than a block");
 		return -EIO;
 	}
-	n = (r->ids_checked ? tsn_codec_decode_checked : tsn_codec_decode)(r->codec, ref, kind,
-	                                                                r->blk, (size_t)n, out,
-	                                                                cap, &why);
+	if (!r->ids_checked) {
+		uint8_t id[TSN_ID_LEN];
+
+		tsn_block_id(r->blk, (size_t)n, id);
+		if (memcmp(id, ref->id, TSN_ID_LEN) != 0) {
+			set_err(r, ref->id, "hash mismatch (block tampered or corrupt)");
+			return -EBADMSG;
+		}
+	}
+	n = tsn_codec_decode_inplace(r->codec, ref, kind, r->blk, (size_t)n, out, cap, &body, &why);
 	if (n < 0) {
 		/* Any plaintext in a too-small buffer is a bad node, not the caller's fault. */
 		set_err(r, ref->id, "%s", why != NULL ? why : "bad block");
 		return n == -EMSGSIZE ? -EBADMSG : n;
 	}
+	if (plain != NULL)
+		*plain = body;
+	else if (body != out && n > 0)
+		memcpy(out, body, (size_t)n);
 	return n;
 }
 
@@ -188,7 +209,7 @@ load_node(struct tsn_reader *r, unsigned l, uint64_t j, const struct tsn_chunk_r
 
 	lv->valid = false;
 	n = load_block(r, ref, TSN_BLOCK_INDEX, lv->buf,
-	               TSN_TREE_NODE_HDR + (size_t)r->fanout * TSN_TREE_NODE_ENTRY);
+	               TSN_TREE_NODE_HDR + (size_t)r->fanout * TSN_TREE_NODE_ENTRY, NULL);
 	if (n < 0)
 		return (int)n;
 	if (tsn_tree_node_parse(lv->buf, (size_t)n, &lv->node, &why) != 0) {
@@ -239,6 +260,7 @@ static int
 load_chunk(struct tsn_reader *r, uint64_t k)
 {
 	struct tsn_chunk_ref ref;
+	const uint8_t *plain;
 	long n;
 	int rc;
 
@@ -247,10 +269,18 @@ load_chunk(struct tsn_reader *r, uint64_t k)
 	if ((rc = tsn_reader_chunk_ref(r, k, &ref)) != 0)
 		return rc;
 	r->data_valid = false;
-	n = load_block(r, &ref, TSN_BLOCK_DATA, r->data, r->chunk_size);
+	n = load_block(r, &ref, TSN_BLOCK_DATA, r->data, r->chunk_size, &plain);
 	sodium_memzero(ref.key, sizeof(ref.key));
 	if (n < 0)
 		return (int)n;
+	if (plain != r->data) {
+		/* Stored raw: decrypted where it landed; trade the buffers. */
+		uint8_t *t = r->data;
+
+		r->data = r->blk;
+		r->blk = t;
+	}
+	r->plain = plain;
 	r->data_idx = k;
 	r->data_len = (size_t)n;
 	r->data_valid = true;
@@ -278,7 +308,7 @@ tsn_reader_pread(struct tsn_reader *r, void *buf, size_t len, uint64_t off)
 		n = r->data_len - in;
 		if (n > len - done)
 			n = len - done;
-		memcpy(p + done, r->data + in, n);
+		memcpy(p + done, r->plain + in, n);
 		done += n;
 		off += n;
 	}
@@ -333,8 +363,11 @@ tsn_reader_free(struct tsn_reader *r)
 		return;
 	for (unsigned l = 0; l <= TSN_TREE_MAX_DEPTH; l++)
 		free(r->lv[l].buf);
+	/* Either may hold plaintext: they trade places. */
 	if (r->data != NULL)
-		sodium_memzero(r->data, r->chunk_size);
+		sodium_memzero(r->data, TSN_BLOCK_MAX);
+	if (r->blk != NULL)
+		sodium_memzero(r->blk, TSN_BLOCK_MAX);
 	free(r->data);
 	free(r->blk);
 	tsn_codec_free(r->codec);
@@ -360,7 +393,7 @@ open_root(struct tsn_reader *r)
 	ref.len = 0;
 	if ((tmp = malloc(TSN_CHUNK_MAX)) == NULL)
 		return -ENOMEM;
-	if ((n = load_block(r, &ref, TSN_BLOCK_INDEX, tmp, TSN_CHUNK_MAX)) < 0) {
+	if ((n = load_block(r, &ref, TSN_BLOCK_INDEX, tmp, TSN_CHUNK_MAX, NULL)) < 0) {
 		rc = (int)n;
 		goto out;
 	}
@@ -389,7 +422,7 @@ open_root(struct tsn_reader *r)
 	for (unsigned l = 0; l <= d; l++)
 		if ((r->lv[l].buf = malloc(nodecap)) == NULL)
 			goto out;
-	if ((r->data = malloc(r->chunk_size)) == NULL)
+	if ((r->data = malloc(TSN_BLOCK_MAX)) == NULL)
 		goto out;
 	memcpy(r->lv[d].buf, tmp, (size_t)n);
 	tsn_tree_node_parse(r->lv[d].buf, (size_t)n, &r->lv[d].node, NULL);
@@ -470,4 +503,10 @@ void
 tsn_reader_ids_checked(struct tsn_reader *r)
 {
 	r->ids_checked = true;
+}
+
+void
+tsn_reader_fetch_swaps(struct tsn_reader *r, tsn_fetch_swap_fn fetch_swap)
+{
+	r->fetch_swap = fetch_swap;
 }

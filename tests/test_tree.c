@@ -36,6 +36,8 @@ struct map {
 	bool check_order; /* decode each node as it comes: its children must be there */
 	int fail_at;      /* put number that fails with -ENOSPC, or -1 */
 	struct tsn_codec *codec;
+	uint8_t *spare;   /* swap_cb's own buffer, traded for the reader's */
+	unsigned swaps;
 };
 
 static struct map *
@@ -55,6 +57,7 @@ map_free(struct map *m)
 {
 	for (unsigned i = 0; i < MAP_CAP; i++)
 		free(m->e[i].blk);
+	free(m->spare);
 	tsn_codec_free(m->codec);
 	free(m);
 }
@@ -130,6 +133,32 @@ fetch_cb(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t *buf, size_t cap)
 		return -ENOENT;
 	CHECK_INT(cap, >=, TSN_BLOCK_MAX);
 	memcpy(buf, e->blk, e->len);
+	return (long)e->len;
+}
+
+/*
+ * A fetch that trades buffers (tsn_reader_fetch_swaps): the block goes into
+ * its own buffer, which it hands over; the reader's buffer it gets back is
+ * scribbled over, so a reader still using it reads garbage.
+ */
+static long
+swap_cb(void *ud, const uint8_t id[TSN_ID_LEN], uint8_t **buf, size_t cap)
+{
+	struct map *m = ud;
+	struct entry *e = map_find(m, id);
+	uint8_t *mine;
+
+	if (e == NULL || e->missing)
+		return -ENOENT;
+	CHECK_INT(cap, ==, TSN_BLOCK_MAX);
+	if (m->spare == NULL)
+		CHECK((m->spare = malloc(TSN_BLOCK_MAX)) != NULL);
+	mine = m->spare;
+	memcpy(mine, e->blk, e->len);
+	m->spare = *buf;
+	memset(m->spare, 0xa5, TSN_BLOCK_MAX);
+	*buf = mine;
+	m->swaps++;
 	return (long)e->len;
 }
 
@@ -232,7 +261,7 @@ expected_nodes(uint64_t size, uint32_t cs)
 
 static void
 read_back(struct map *m, const struct tsn_uri *uri, const uint8_t *data, size_t size,
-          uint32_t cs, unsigned nrandom)
+          uint32_t cs, unsigned nrandom, bool swap)
 {
 	struct tsn_reader *r;
 	struct walk_state w = {.m = m};
@@ -249,6 +278,8 @@ read_back(struct map *m, const struct tsn_uri *uri, const uint8_t *data, size_t 
 	}
 	CHECK_U64(tsn_reader_size(r), ==, size);
 	CHECK_U64(tsn_reader_chunk_size(r), ==, cs);
+	if (swap)
+		tsn_reader_fetch_swaps(r, swap_cb);
 
 	/* Sequential, in reads of an odd size. */
 	for (done = 0; done < size; done += (size_t)got) {
@@ -270,6 +301,13 @@ read_back(struct map *m, const struct tsn_uri *uri, const uint8_t *data, size_t 
 		uint64_t off = rng() % size;
 		size_t len = (size_t)(rng() % (3 * (uint64_t)cs));
 		size_t want = len < size - off ? len : (size_t)(size - off);
+		got = tsn_reader_pread(r, buf, len, off);
+		CHECK_INT(got, ==, (long)want);
+		CHECK_MEM(buf, data + off, want);
+		/* Another chunk's ref may load nodes (as read-ahead does); the
+		 * chunk kept decoded must survive it. */
+		CHECK_INT(tsn_reader_chunk_ref(r, rng() % tsn_tree_chunks(size, cs),
+		                               &(struct tsn_chunk_ref){0}), ==, 0);
 		got = tsn_reader_pread(r, buf, len, off);
 		CHECK_INT(got, ==, (long)want);
 		CHECK_MEM(buf, data + off, want);
@@ -301,7 +339,12 @@ round_trip(const uint8_t *data, size_t size, uint32_t cs, unsigned threads, size
 	CHECK_INT(encode(m, data, size, cs, threads, NULL, step, &uri), ==, 0);
 	CHECK_INT(m->nindex, ==, expected_nodes(size, real_cs));
 	CHECK_U64(m->nputs, ==, tsn_tree_chunks(size, real_cs) + m->nindex);
-	read_back(m, &uri, data, size, real_cs, nrandom);
+	read_back(m, &uri, data, size, real_cs, nrandom, false);
+	/* Again with a fetch that trades buffers: raw chunks are then read
+	 * where they were decrypted, in buffers that move around. */
+	m->swaps = 0;
+	read_back(m, &uri, data, size, real_cs, nrandom, true);
+	CHECK(size <= real_cs || m->swaps > 0);
 	/* With distinct chunks, the walk visits each stored block exactly once. */
 	if (m->nunique == m->nputs)
 		for (unsigned i = 0; i < MAP_CAP; i++)
@@ -401,11 +444,11 @@ test_determinism(void)
 	CHECK_INT(encode(m, data, 300000, 1024, 1, &other, 0, &c), ==, 0);
 	CHECK(memcmp(a.id, c.id, 32) != 0);
 	CHECK(memcmp(a.key, c.key, 32) != 0);
-	read_back(m, &c, data, 300000, 1024, 50);
+	read_back(m, &c, data, 300000, 1024, 50, false);
 	/* Another chunk size: another tree. */
 	CHECK_INT(encode(m, data, 300000, 2048, 1, NULL, 0, &c), ==, 0);
 	CHECK(memcmp(a.id, c.id, 32) != 0);
-	read_back(m, &c, data, 300000, 2048, 50);
+	read_back(m, &c, data, 300000, 2048, 50, true);
 	/* One byte changed: another URI. */
 	data[123456] ^= 1;
 	CHECK_INT(encode(m, data, 300000, 1024, 1, NULL, 0, &c), ==, 0);
@@ -677,7 +720,7 @@ test_put_mt(void)
 		CHECK_MEM(uri.key, one.key, TSN_KEY_LEN);
 		CHECK_U64(uri.size, ==, size);
 		CHECK_U64(mm.m->nputs, ==, tsn_tree_chunks(size, TSN_CHUNK_DEFAULT) + 1);
-		read_back(mm.m, &uri, data, size, TSN_CHUNK_DEFAULT, 10);
+		read_back(mm.m, &uri, data, size, TSN_CHUNK_DEFAULT, 10, false);
 		map_free(mm.m);
 
 		/* A put that fails in a worker fails the encode with its error. */
