@@ -50,7 +50,7 @@
 #define FS_URI_TTL 3600.0               /* uri/ entries never change */
 #define FS_NET_WAITERS_MAX 48           /* FUSE threads waiting on the network */
 #define FS_MAX_THREADS 64               /* FUSE worker threads */
-#define FS_RA_CHUNKS 32               /* read-ahead window of one uri/ handle */
+#define FS_RA_CHUNKS 32                 /* read-ahead window of one uri/ handle */
 #define FS_NET_SLOTS (FS_RA_CHUNKS + 4) /* block buffers of one uri/ handle */
 #define FS_NET_BUFS_MAX 256             /* block buffers of all handles (64 MiB) */
 #define FS_WAIT_STEP_MS 250             /* network waits look at the session this often */
