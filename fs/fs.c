@@ -353,6 +353,7 @@ tsn_fs_new(struct tsn_fs **out, const struct tsn_fs_opts *o, char *err, size_t e
 	fs_now(&fs->started);
 	pthread_mutex_init(&fs->mu, NULL);
 	pthread_mutex_init(&fs->pin_mu, NULL);
+	pthread_mutex_init(&fs->pub_mu, NULL);
 	pthread_mutex_init(&fs->net_mu, NULL);
 	if ((rc = fs_table_init(fs)) < 0) {
 		snprintf(err, errlen, "out of memory");
@@ -420,6 +421,7 @@ tsn_fs_free(struct tsn_fs *fs)
 	pthread_cond_destroy(&fs->search_cv);
 	pthread_mutex_destroy(&fs->mu);
 	pthread_mutex_destroy(&fs->pin_mu);
+	pthread_mutex_destroy(&fs->pub_mu);
 	pthread_mutex_destroy(&fs->net_mu);
 	free(fs);
 }

@@ -123,6 +123,12 @@ struct tsn_fs {
 	gid_t gid;
 	struct timespec started;
 
+	/* Held from a change of a file's name, content or link until what is
+	 * published for it follows (commit, rename, unlink), so a rename
+	 * during a commit cannot leave the new content under the old name.
+	 * Taken before mu. */
+	pthread_mutex_t pub_mu;
+
 	pthread_mutex_t mu;
 	struct fs_node **tab;         /* ino -> node */
 	size_t tab_cap, tab_n;

@@ -230,6 +230,7 @@ remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	char wname[FS_NAME_MAX + 1];
 	int rc = 0, dead = 0, withdraw = 0;
 
+	pthread_mutex_lock(&fs->pub_mu);
 	pthread_mutex_lock(&fs->mu);
 	p = fs_node_get(fs, parent);
 	if (p == NULL)
@@ -271,6 +272,7 @@ remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int dir)
 	fuse_reply_err(req, -rc);
 	if (withdraw)
 		fs_withdraw(fs, &wuri, wname);
+	pthread_mutex_unlock(&fs->pub_mu);
 }
 
 void
@@ -396,6 +398,7 @@ fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t new
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	pthread_mutex_lock(&fs->pub_mu);
 	pthread_mutex_lock(&fs->mu);
 	p = fs_node_get(fs, parent);
 	np = fs_node_get(fs, newparent);
@@ -435,4 +438,5 @@ out:
 		fs_node_destroy(fs, dst);
 	fuse_reply_err(req, -rc);
 	rename_pub_do(fs, &rp);
+	pthread_mutex_unlock(&fs->pub_mu);
 }

@@ -428,13 +428,18 @@ fs_content_commit(struct tsn_fs *fs, struct fs_node *n)
 	}
 	if (fs_ns_queue_put(fs, &uri) < 0)
 		tsn_log(TSN_LOG_WARN, "mount: cannot record the push of '%s'", name);
+	/* From here until published: the name and link as they are now (a
+	 * rename or unlink may have run during the encode). */
+	pthread_mutex_lock(&fs->pub_mu);
 	pthread_mutex_lock(&fs->mu);
 	had = n->has_uri;
 	old = n->uri;
 	n->uri = uri;
 	n->has_uri = 1;
 	n->size = uri.size;
-	if (n->linked)
+	linked = n->linked;
+	snprintf(name, sizeof(name), "%s", n->name);
+	if (linked)
 		rc = fs_ns_put(fs, n);
 	pthread_mutex_unlock(&fs->mu);
 	if (rc == 0)
@@ -445,9 +450,12 @@ fs_content_commit(struct tsn_fs *fs, struct fs_node *n)
 	if (had)
 		fs_pin_unref(fs, &old);
 	fs_push_add(fs, &uri);
-	if (had && memcmp(old.id, uri.id, TSN_ID_LEN) != 0)
+	/* Unlinked meanwhile: the unlink withdrew what was published. */
+	if (linked && had && memcmp(old.id, uri.id, TSN_ID_LEN) != 0)
 		fs_withdraw(fs, &old, name);
-	fs_publish(fs, n, &uri, name);
+	if (linked)
+		fs_publish(fs, n, &uri, name);
+	pthread_mutex_unlock(&fs->pub_mu);
 	discard(c);
 out:
 	pthread_rwlock_unlock(&c->lock);

@@ -11,6 +11,7 @@ import random
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 from conftest import files_equal, write_random
@@ -147,6 +148,45 @@ def test_search_rename(tmp_path, network, mounts):
     assert search(other, "beta") == {}
     # a word of both names (the extension) finds the file once, by its new name
     assert wait_search(other, ["txt"], set(new)) == new
+    assert time.monotonic() - t0 < 120
+
+
+def test_search_rename_during_save(tmp_path, network, mounts):
+    """A file renamed while its close is still storing it (a staged 64 MiB
+    file: the close encodes it all) is published under the new name only;
+    the old name never finds it. Without the publish lock the commit
+    published the new content under the name it read before encoding."""
+    t0 = time.monotonic()
+    nodes = network.start(6)
+    share = mounts.new("share", opts=(f"bootstrap={nodes[0].addr}",))
+    data = random.Random(31).randbytes(64 << 20)
+    old, new = share.path("omega sigma.bin"), share.path("tau upsilon.bin")
+    fd = os.open(old, os.O_WRONLY | os.O_CREAT, 0o644)
+    os.pwrite(fd, b"x", 1)   # a write past the start: staged, encoded at close
+    os.pwrite(fd, data, 0)
+    times = {}
+
+    def close():
+        times["close_start"] = time.monotonic()
+        os.close(fd)
+        times["close_end"] = time.monotonic()
+
+    th = threading.Thread(target=close)
+    th.start()
+    time.sleep(0.05)
+    os.rename(old, new)
+    times["renamed"] = time.monotonic()
+    th.join(120)
+    assert not th.is_alive()
+    # the rename ran while the close was storing the file
+    assert times["renamed"] < times["close_end"], times
+    uri = subprocess.run(["getfattr", "--only-values", "-n", "user.tsn.uri", new],
+                         capture_output=True, check=True, timeout=30).stdout.decode().strip()
+    other = nodes[3].tsn
+    want = {"tau upsilon.bin": (64 << 20, uri)}
+    assert wait_search(other, ["tau"], set(want)) == want
+    assert wait_search(other, ["bin"], set(want)) == want
+    assert search(other, "omega") == {}
     assert time.monotonic() - t0 < 120
 
 
