@@ -458,9 +458,9 @@ ping_boot(struct tsn_dht *d, uint64_t now, const struct tsn_addr *addr)
 
 /*
  * Until a join lookup (of our own id) has been answered by k nodes, keep
- * trying, with backoff from 2 s to 60 s: ping the bootstrap addresses while
- * the table is empty, else run the join lookup through whatever contacts we
- * have (a lost PONG must not leave a node that others already talk to
+ * trying, with backoff from 2 s to 60 s: ping the bootstrap addresses, and
+ * when the table is not empty run the join lookup through whatever contacts
+ * we have (a lost PONG must not leave a node that others already talk to
  * unjoined). In a network of k nodes or fewer this is one lookup a minute.
  */
 static uint64_t
@@ -481,13 +481,15 @@ maintain_join(struct tsn_dht *d, uint64_t now)
 		return UINT64_MAX; /* its end decides */
 	if (d->boot_retry != 0 && now < d->boot_retry)
 		return d->boot_retry;
-	if (alone) {
-		if (d->boot_retry != 0) /* tsn_dht_bootstrap pinged them just now */
-			for (unsigned i = 0; i < d->nboot; i++)
-				(void)ping_boot(d, now, &d->boot[i]);
-	} else {
+	/* The bootstrap addresses are pinged again even when the table is
+	 * not empty: two newcomers that lost their bootstrap PONGs and then
+	 * found each other form an island that no join lookup through them
+	 * leaves. (At first, tsn_dht_bootstrap pinged them just now.) */
+	if (d->boot_retry != 0 || !alone)
+		for (unsigned i = 0; i < d->nboot; i++)
+			(void)ping_boot(d, now, &d->boot[i]);
+	if (!alone)
 		(void)lookup_start(d, now, OP_JOIN, d->o.id, 0, NULL, NULL);
-	}
 	d->boot_backoff_ms = d->boot_backoff_ms == 0 ? 2000
 	                     : d->boot_backoff_ms >= 30000 ? 60000 : d->boot_backoff_ms * 2;
 	d->boot_retry = now + d->boot_backoff_ms;

@@ -2,7 +2,8 @@
  * test_net_sim_lookup.c: DHT cores on the in-memory network. Two nodes find
  * each other and ping; 200 nodes join one by one, after which iterative
  * lookups from random nodes return exactly the true k closest ids (checked
- * against a sorted list of all ids); each operation completes exactly once.
+ * against a sorted list of all ids); each operation completes exactly once;
+ * two newcomers that found only each other still join the network.
  */
 #include <errno.h>
 
@@ -165,11 +166,53 @@ test_converge(unsigned nodes, unsigned trials, unsigned loss)
 	sim_free(s);
 }
 
+/*
+ * Node 30 bootstraps through node 5 while 5 is down (its PING is lost), then
+ * node 31 bootstraps through 30: each knows only the other. Node 5 comes
+ * back; both must end up joined (full tables), not as an island whose join
+ * lookups only ever ask each other.
+ */
+static void
+test_island(void)
+{
+	struct sim_opts so = {.nodes = 32, .seed = 3, .lat_min_ms = 1, .lat_max_ms = 20};
+	struct sim *s = sim_new(&so);
+	struct tsn_addr a;
+
+	for (unsigned i = 1; i < 30; i++) {
+		a = sim_addr(i - 1);
+		CHECK_INT(tsn_dht_bootstrap(sim_dht(s, i), sim_now(s), &a), ==, 0);
+		sim_kick(s, i);
+		sim_run_until(s, sim_now(s) + 20);
+	}
+	sim_run_until(s, sim_now(s) + 30000);
+	sim_set_down(s, 5, true);
+	a = sim_addr(5);
+	CHECK_INT(tsn_dht_bootstrap(sim_dht(s, 30), sim_now(s), &a), ==, 0);
+	sim_kick(s, 30);
+	sim_run_until(s, sim_now(s) + 100);
+	a = sim_addr(30);
+	CHECK_INT(tsn_dht_bootstrap(sim_dht(s, 31), sim_now(s), &a), ==, 0);
+	sim_kick(s, 31);
+	sim_run_until(s, sim_now(s) + 500);
+	CHECK_INT(tsn_table_count(tsn_dht_table(sim_dht(s, 30))), ==, 1);
+	CHECK_INT(tsn_table_count(tsn_dht_table(sim_dht(s, 31))), ==, 1);
+	sim_set_down(s, 5, false);
+	sim_run_until(s, sim_now(s) + 120000);
+	printf("island: tables of 30 and 31 after 120 s: %zu, %zu contacts\n",
+	       tsn_table_count(tsn_dht_table(sim_dht(s, 30))),
+	       tsn_table_count(tsn_dht_table(sim_dht(s, 31))));
+	CHECK_INT(tsn_table_count(tsn_dht_table(sim_dht(s, 30))), >=, 20);
+	CHECK_INT(tsn_table_count(tsn_dht_table(sim_dht(s, 31))), >=, 20);
+	sim_free(s);
+}
+
 int
 main(void)
 {
 	test_two();
 	test_caps_and_cancel();
+	test_island();
 	test_converge(30, 20, 0);
 	test_converge(200, 40, 0);
 	test_converge(100, 30, 5);
