@@ -37,6 +37,7 @@ tsn_table_opts_default(struct tsn_table_opts *o)
 	o->max_fails = 2;
 	o->refresh_ms = UINT64_C(15) * 60 * 1000;
 	o->ping_stale_ms = 30000;
+	o->ping_fresh_ms = 60000;
 }
 
 int
@@ -59,6 +60,7 @@ tsn_table_new(struct tsn_table **out, const struct tsn_table_opts *o, uint64_t n
 	if (t->o.max_fails == 0) t->o.max_fails = d.max_fails;
 	if (t->o.refresh_ms == 0) t->o.refresh_ms = d.refresh_ms;
 	if (t->o.ping_stale_ms == 0) t->o.ping_stale_ms = d.ping_stale_ms;
+	if (t->o.ping_fresh_ms == 0) t->o.ping_fresh_ms = d.ping_fresh_ms;
 	/* replacements == 0 is allowed: newcomers to a full bucket are dropped. */
 	for (unsigned i = 0; i < TSN_ID_BITS; i++)
 		t->b[i].last_active = now_ms;
@@ -210,6 +212,8 @@ tsn_table_seen(struct tsn_table *t, uint64_t now_ms, const struct tsn_contact *c
 	b->nrepl++;
 
 	lrs = &b->e[0];
+	if (lrs->fails == 0 && lrs->ping_sent == 0 && now_ms - lrs->last_seen < t->o.ping_fresh_ms)
+		return TSN_TABLE_CACHED; /* heard from lately: no need to ask */
 	if (lrs->ping_sent != 0 && now_ms - lrs->ping_sent < t->o.ping_stale_ms)
 		return TSN_TABLE_CACHED; /* its ping is under way */
 	lrs->ping_sent = now_ms != 0 ? now_ms : 1;

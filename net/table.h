@@ -14,9 +14,12 @@
  *   - a new contact goes in if its bucket has room;
  *   - if the bucket is full, the newcomer waits in the replacement cache and
  *     the caller is asked to ping the least-recently-seen contact (once at a
- *     time per bucket); if that one answers it stays (moves to the tail), if
- *     the ping fails it is evicted and the most recent candidate takes its
- *     place;
+ *     time per bucket), unless that contact was heard from within
+ *     ping_fresh_ms with no failed query since (BEP 5's "good" node: a ping
+ *     would prove nothing new, and the pinged node, often not knowing us,
+ *     pinged its own LRS in turn, docs/sim.md); if it answers it stays
+ *     (moves to the tail), if the ping fails it is evicted and the most
+ *     recent candidate takes its place;
  *   - a contact is also evicted after max_fails consecutive failed queries;
  *   - at most subnet_limit contacts per bucket share an IPv4 /24 or an IPv6
  *     /48. Loopback addresses are grouped by exact (address, port) instead,
@@ -50,6 +53,8 @@ struct tsn_table_opts {
 	bool allow_loopback;     /* accept 127.0.0.0/8 and ::1 */
 	uint64_t refresh_ms;     /* refresh a bucket idle this long; default 15 min */
 	uint64_t ping_stale_ms;  /* a ping of the LRS contact older than this is forgotten; default 30 s */
+	uint64_t ping_fresh_ms;  /* an LRS contact heard from this recently (and not failed
+	                            since) is not pinged; default 60 s; 1: always pinged */
 	struct tsn_addr own_addrs[TSN_TABLE_OWN_ADDR_MAX];
 	unsigned n_own_addrs;
 };

@@ -52,6 +52,7 @@ contact(struct tsn_contact *c, unsigned bucket, uint8_t a, uint8_t b, uint8_t cc
 	tsn_addr_v4(&c->addr, ip, port);
 }
 
+/* ping_fresh_ms 1: the LRS contact is pinged however lately it was heard from. */
 static struct tsn_table *
 mk(unsigned subnet_limit, bool loopback)
 {
@@ -63,6 +64,7 @@ mk(unsigned subnet_limit, bool loopback)
 	o.subnet_limit = subnet_limit;
 	o.allow_loopback = loopback;
 	o.replacements = 4;
+	o.ping_fresh_ms = 1;
 	CHECK_INT(tsn_table_new(&t, &o, 1000), ==, 0);
 	return t;
 }
@@ -307,11 +309,46 @@ test_closest_and_refresh(void)
 	tsn_table_free(t);
 }
 
+/* With the default ping_fresh_ms (60 s): an LRS contact heard from lately is
+ * not pinged for a newcomer; one quiet for 60 s, or whose last query
+ * failed, is. */
+static void
+test_lrs_fresh(void)
+{
+	struct tsn_table_opts o;
+	struct tsn_table *t;
+	struct tsn_contact c[23], ping;
+	uint64_t now = 5000;
+
+	tsn_table_opts_default(&o);
+	memcpy(o.own_id, own, TSN_ID_LEN);
+	o.subnet_limit = UINT_MAX;
+	CHECK_U64(o.ping_fresh_ms, ==, 60000);
+	CHECK_INT(tsn_table_new(&t, &o, 1000), ==, 0);
+	for (int i = 0; i < 23; i++)
+		contact(&c[i], 0, 10, (uint8_t)i, 0, 1, 4000);
+	for (int i = 0; i < 20; i++)
+		CHECK_INT(tsn_table_seen(t, now + (uint64_t)i, &c[i], true, &ping), ==, TSN_TABLE_ADDED);
+	/* c[0], the LRS, was heard from 1 s ago: the newcomer waits, no ping */
+	CHECK_INT(tsn_table_seen(t, now + 1000, &c[20], false, &ping), ==, TSN_TABLE_CACHED);
+	CHECK_INT(tsn_table_bucket_candidates(t, 0), ==, 1);
+	/* 60 s later it is pinged */
+	CHECK_INT(tsn_table_seen(t, now + 60000, &c[21], false, &ping), ==, TSN_TABLE_PING);
+	CHECK_MEM(ping.id, c[0].id, TSN_ID_LEN);
+	/* it answers; then a query to the new LRS fails: pinged at once */
+	CHECK_INT(tsn_table_seen(t, now + 60010, &c[0], true, &ping), ==, TSN_TABLE_UPDATED);
+	CHECK_INT(tsn_table_failed(t, c[1].id), ==, 0); /* c[1] is the LRS now */
+	CHECK_INT(tsn_table_seen(t, now + 60020, &c[22], false, &ping), ==, TSN_TABLE_PING);
+	CHECK_MEM(ping.id, c[1].id, TSN_ID_LEN);
+	tsn_table_free(t);
+}
+
 int
 main(void)
 {
 	test_ids();
 	test_k_and_lrs();
+	test_lrs_fresh();
 	test_subnets();
 	test_refused();
 	test_closest_and_refresh();
