@@ -209,18 +209,20 @@ fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_f
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (h->node->kind == FS_INFO) {
-		/* The text generated at open: one consistent snapshot. */
-		if ((size_t)off < h->tlen)
-			got = (ssize_t)(h->tlen - (size_t)off < size ? h->tlen - (size_t)off : size);
-		fuse_reply_buf(req, got > 0 ? h->text + off : "", (size_t)got);
-		return;
-	}
 	if ((buf = malloc(size > 0 ? size : 1)) == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (h->node->kind == FS_URI)
+	if (h->node->kind == FS_INFO) {
+		/* The text generated at open: one consistent snapshot. Replied
+		 * from a copy: once the reply is written the reader may close,
+		 * and a release on another thread frees h->text while this
+		 * thread is still returning from the write (ASan saw it). */
+		if ((size_t)off < h->tlen) {
+			got = (ssize_t)(h->tlen - (size_t)off < size ? h->tlen - (size_t)off : size);
+			memcpy(buf, h->text + off, (size_t)got);
+		}
+	} else if (h->node->kind == FS_URI)
 		got = fs_net_read(fs, h, req, buf, size, (uint64_t)off);
 	else
 		got = fs_content_read(fs, h, buf, size, (uint64_t)off);
