@@ -47,15 +47,6 @@ struct fs_push {
 	int alone;             /* the node knew no peer when the file started */
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 abs_ms(struct timespec *ts, uint64_t ms)
 {
@@ -139,18 +130,18 @@ worker(void *arg)
 	int rc;
 
 	/* Let the node join (bootstrap, saved peers) before judging "alone". */
-	wake = now_ms() + PUSH_JOIN_MS;
+	wake = tsn_mono_ms() + PUSH_JOIN_MS;
 	pthread_mutex_lock(&p->mu);
-	while (!p->quiesced && now_ms() < wake) {
+	while (!p->quiesced && tsn_mono_ms() < wake) {
 		struct tsn_node_status st;
 		tsn_node_status(p->fs->node, &st);
 		if (st.peers > 0)
 			break;
-		abs_ms(&ts, now_ms() + 100);
+		abs_ms(&ts, tsn_mono_ms() + 100);
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	}
 	while (!p->quiesced) {
-		now = now_ms();
+		now = tsn_mono_ms();
 		best = NULL;
 		wake = UINT64_MAX;
 		for (pp = &p->head; *pp != NULL; pp = &(*pp)->next) {
@@ -185,9 +176,9 @@ worker(void *arg)
 		tsn_hex(it->uri.id, TSN_ID_LEN, hex);
 		it->tries++;
 		wake = (uint64_t)PUSH_RETRY_MIN_MS << (it->tries < 6 ? it->tries - 1 : 5);
-		it->not_before = now_ms() + (wake < PUSH_RETRY_MAX_MS ? wake : PUSH_RETRY_MAX_MS);
+		it->not_before = tsn_mono_ms() + (wake < PUSH_RETRY_MAX_MS ? wake : PUSH_RETRY_MAX_MS);
 		tsn_log(TSN_LOG_INFO, "mount: push of file %s incomplete (%s): again in %llu s", hex,
-		        strerror(-rc), (unsigned long long)((it->not_before - now_ms()) / 1000));
+		        strerror(-rc), (unsigned long long)((it->not_before - tsn_mono_ms()) / 1000));
 		it->next = p->head;
 		p->head = it;
 	}

@@ -43,15 +43,6 @@ struct fs_search {
 	size_t nresults;
 };
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 search_unref_locked(struct fs_search *s)
 {
@@ -175,7 +166,7 @@ run_locked(struct tsn_fs *fs, struct fs_search *s)
 	pthread_t t;
 
 	s->done = 0;
-	s->started_ms = mono_ms();
+	s->started_ms = tsn_mono_ms();
 	s->refs++;
 	if (pthread_create(&t, NULL, search_main, s) != 0) {
 		s->refs--;
@@ -198,7 +189,7 @@ rerun_locked(struct tsn_fs *fs, struct fs_node *n, struct fs_search **wait)
 	for (s = fs->searches; s != NULL && s->dir != n; s = s->next)
 		;
 	if (s == NULL || !s->done || fs->node == NULL || fs->search_stop ||
-	    mono_ms() - s->started_ms < SEARCH_RERUN_MS)
+	    tsn_mono_ms() - s->started_ms < SEARCH_RERUN_MS)
 		return;
 	tsn_log(TSN_LOG_DEBUG, "mount: search '%s': looked at again, run again", s->query);
 	if (run_locked(fs, s))

@@ -13,20 +13,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "util.h"
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Wait until fd has `events` or the deadline (< 0: none) passes. */
 static int
@@ -37,7 +27,7 @@ wait_fd(int fd, short events, int64_t deadline, int stop_fd)
 	for (;;) {
 		int t = -1, rc;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
+			int64_t left = deadline - (int64_t)tsn_mono_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			t = left > 1000000 ? 1000000 : (int)left;
@@ -62,7 +52,7 @@ tsn_ctl_send(int fd, uint8_t type, const void *payload, size_t plen, int timeout
 	uint8_t hdr[TSN_CTL_HDR];
 	struct iovec iov[2];
 	struct msghdr msg;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)tsn_mono_ms() + timeout_ms;
 	size_t left = TSN_CTL_HDR + plen;
 	int rc;
 
@@ -138,7 +128,7 @@ tsn_ctl_recv(int fd, int from, uint8_t *type, uint8_t *buf, size_t cap, int time
 {
 	uint8_t hdr[TSN_CTL_HDR];
 	uint32_t len;
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : (int64_t)tsn_mono_ms() + timeout_ms;
 	int rc;
 
 	if ((rc = read_full(fd, hdr, TSN_CTL_HDR, deadline, stop_fd, 1)) != 0)

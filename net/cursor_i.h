@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util.h"
+
 struct rcur {
 	const uint8_t *p;
 	size_t left;
@@ -46,70 +48,61 @@ rcur_need(struct rcur *c, size_t n)
 	return 0;
 }
 
+/* The next n bytes, consumed; NULL (and the error set) when fewer are left. */
+static inline const uint8_t *
+rcur_take(struct rcur *c, size_t n)
+{
+	const uint8_t *at = c->p;
+
+	if (rcur_need(c, n) != 0)
+		return NULL;
+	c->p += n;
+	c->left -= n;
+	return at;
+}
+
 static inline uint8_t
 rcur_u8(struct rcur *c)
 {
-	uint8_t v;
+	const uint8_t *at = rcur_take(c, 1);
 
-	if (rcur_need(c, 1) != 0)
-		return 0;
-	v = c->p[0];
-	c->p++;
-	c->left--;
-	return v;
+	return at != NULL ? at[0] : 0;
 }
 
 static inline uint16_t
 rcur_u16(struct rcur *c)
 {
-	uint16_t v;
+	const uint8_t *at = rcur_take(c, 2);
 
-	if (rcur_need(c, 2) != 0)
-		return 0;
-	v = (uint16_t)((unsigned)c->p[0] << 8 | c->p[1]);
-	c->p += 2;
-	c->left -= 2;
-	return v;
+	return at != NULL ? tsn_get_be16(at) : 0;
 }
 
 static inline uint32_t
 rcur_u32(struct rcur *c)
 {
-	uint32_t v;
+	const uint8_t *at = rcur_take(c, 4);
 
-	if (rcur_need(c, 4) != 0)
-		return 0;
-	v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 | (uint32_t)c->p[2] << 8 | c->p[3];
-	c->p += 4;
-	c->left -= 4;
-	return v;
+	return at != NULL ? tsn_get_be32(at) : 0;
 }
 
 static inline uint64_t
 rcur_u64(struct rcur *c)
 {
-	uint64_t v = 0;
+	const uint8_t *at = rcur_take(c, 8);
 
-	if (rcur_need(c, 8) != 0)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | c->p[i];
-	c->p += 8;
-	c->left -= 8;
-	return v;
+	return at != NULL ? tsn_get_be64(at) : 0;
 }
 
 /* Copy n bytes into out (which has room for n). */
 static inline void
 rcur_bytes(struct rcur *c, void *out, size_t n)
 {
-	if (rcur_need(c, n) != 0) {
+	const uint8_t *at = rcur_take(c, n);
+
+	if (at != NULL)
+		memcpy(out, at, n);
+	else
 		memset(out, 0, n);
-		return;
-	}
-	memcpy(out, c->p, n);
-	c->p += n;
-	c->left -= n;
 }
 
 static inline void
@@ -153,10 +146,8 @@ wcur_u16(struct wcur *c, uint16_t v)
 {
 	uint8_t *at = wcur_take(c, 2);
 
-	if (at != NULL) {
-		at[0] = (uint8_t)(v >> 8);
-		at[1] = (uint8_t)v;
-	}
+	if (at != NULL)
+		tsn_put_be16(at, v);
 }
 
 static inline void
@@ -165,8 +156,7 @@ wcur_u32(struct wcur *c, uint32_t v)
 	uint8_t *at = wcur_take(c, 4);
 
 	if (at != NULL)
-		for (int i = 3; i >= 0; i--, v >>= 8)
-			at[i] = (uint8_t)v;
+		tsn_put_be32(at, v);
 }
 
 static inline void
@@ -175,8 +165,7 @@ wcur_u64(struct wcur *c, uint64_t v)
 	uint8_t *at = wcur_take(c, 8);
 
 	if (at != NULL)
-		for (int i = 7; i >= 0; i--, v >>= 8)
-			at[i] = (uint8_t)v;
+		tsn_put_be64(at, v);
 }
 
 static inline void

@@ -18,9 +18,11 @@ static const struct {
 	bool block;        /* id then the block */
 } types[TSN_FRAME_TYPE_END] = {
 	[TSN_FRAME_CHUNK_GET] = {"CHUNK_GET", TSN_ID_LEN, TSN_ID_LEN, false, false, false},
-	[TSN_FRAME_CHUNK_DATA] = {"CHUNK_DATA", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, false, true},
+	[TSN_FRAME_CHUNK_DATA] = {"CHUNK_DATA", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false,
+	                          false, true},
 	[TSN_FRAME_CHUNK_NONE] = {"CHUNK_NONE", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},
-	[TSN_FRAME_CHUNK_PUT] = {"CHUNK_PUT", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false, false, true},
+	[TSN_FRAME_CHUNK_PUT] = {"CHUNK_PUT", TSN_ID_LEN + 1, TSN_ID_LEN + TSN_BLOCK_MAX, false,
+	                         false, true},
 	[TSN_FRAME_CHUNK_ACK] = {"CHUNK_ACK", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},
 	[TSN_FRAME_FORWARD] = {"FORWARD", 0, 0, false, false, false},
 	[TSN_FRAME_CHUNK_HAS] = {"CHUNK_HAS", TSN_ID_LEN + 1, TSN_ID_LEN + 1, true, false, false},

@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "node_chunk_i.h"
 #include "util.h"
@@ -131,16 +130,6 @@ node_chunk_work(struct tsn_node *n, uint8_t kind, const uint8_t id[TSN_ID_LEN],
 	return queue_work(n, kind, id, blk, req, conn, reqid, 0);
 }
 
-/* Wall clock, ms: held lifetimes are kept in the store across restarts. */
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- candidates ---- */
 
 /* Insert c in distance order (the caller checked there is room). */
@@ -187,9 +176,9 @@ node_chunk_cand_of(struct node_chunk *ch, const struct node_call *call)
 
 /* The age in seconds of a copy whose lifetime began at since (wall ms). */
 static uint32_t
-copy_age(uint64_t since)
+copy_age(struct tsn_node *n, uint64_t since)
 {
-	uint64_t now = wall_ms();
+	uint64_t now = node_now(n);
 
 	if (since >= now)
 		return 0;
@@ -225,7 +214,7 @@ node_chunk_ask_next(struct tsn_node *n, struct node_req *req, uint8_t type, node
 			                        req->key, NULL, 0, done, req, &err);
 		else if (type == TSN_FRAME_CHUNK_PUT && req->since_ms != 0)
 			c->call = node_tcp_call(n, &c->c.addr, TSN_FRAME_CHUNK_COPY, req->key, ch->blk,
-			                        copy_age(req->since_ms), done, req, &err);
+			                        copy_age(n, req->since_ms), done, req, &err);
 		else
 			c->call = node_tcp_call(n, &c->c.addr, type, req->key,
 			                        type == TSN_FRAME_CHUNK_PUT ? ch->blk : NULL, 0, done, req,
@@ -467,7 +456,7 @@ node_chunk_serve_put(struct tsn_node *n, struct node_conn *c, const struct tsn_f
 	int rc = -ENOMEM;
 
 	if (blk != NULL) {
-		uint64_t since = 0, now = wall_ms();
+		uint64_t since = 0, now = node_now(n);
 
 		/* A COPY keeps the lifetime of the copy it was made from. */
 		if (f->type == TSN_FRAME_CHUNK_COPY && f->age_s != 0)

@@ -34,15 +34,6 @@ struct pub_item {
 	struct tsn_keywords kw;
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 put_done(void *ud, int status)
 {
@@ -75,7 +66,7 @@ publish_item(struct tsn_publisher *p, const struct pub_item *it, uint8_t flags, 
 	struct tsn_record *rec = NULL;
 	uint8_t slot[TSN_KW_SALT_LEN], spk[32], ssk[64], wpk[32], wsk[64], nonce[TSN_KW_NONCE_LEN];
 	uint8_t sealed[TSN_KW_ENTRY_MAX];
-	uint64_t exp = now_ms() + p->ttl_ms;
+	uint64_t exp = tsn_wall_ms() + p->ttl_ms;
 	int n = 0;
 
 	if (p->node == NULL || (rec = malloc(sizeof(*rec))) == NULL)
@@ -193,7 +184,7 @@ tsn_publisher_share(struct tsn_publisher *p, const struct tsn_uri *uri, const ch
 	                      item_encode(it, v), 0);
 	pthread_mutex_unlock(&p->lock);
 	if (rc == 0)
-		rc = publish_item(p, it, 0, now_ms());
+		rc = publish_item(p, it, 0, tsn_wall_ms());
 out:
 	free(it);
 	return rc;
@@ -247,7 +238,7 @@ tsn_publisher_withdraw(struct tsn_publisher *p, const struct tsn_uri *uri, const
 	pthread_mutex_unlock(&p->lock);
 	if (rc == 0) {
 		/* +1: above a publish in the same millisecond */
-		uint64_t seq = now_ms() + 1;
+		uint64_t seq = tsn_wall_ms() + 1;
 		for (size_t i = 0; i < c.n; i++)
 			publish_item(p, &c.items[i], TSN_KW_WITHDRAWN, seq);
 		rc = (int)c.n;
@@ -260,7 +251,7 @@ long
 tsn_publisher_republish(struct tsn_publisher *p)
 {
 	struct collect c = {0};
-	uint64_t seq = now_ms();
+	uint64_t seq = tsn_wall_ms();
 	long n = 0;
 	int rc;
 

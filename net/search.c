@@ -8,6 +8,7 @@
 #include "node.h"
 #include "record.h"
 #include "search.h"
+#include "util.h"
 
 struct hits {
 	struct tsn_kw_entry *e;
@@ -108,15 +109,6 @@ got_records(void *ud, int status, const struct tsn_record *recs, size_t n)
 	srch_unref(s);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Under s->lock: the results every word found, not yet reported, into out. */
 static size_t
 ready_results(struct srch *s, struct hits *reported, struct tsn_kw_entry *out, size_t max)
@@ -146,7 +138,7 @@ tsn_search_run(struct tsn_node *n, const char *query, size_t len, uint32_t timeo
 	struct hits reported = {0};
 	struct tsn_kw_entry *batch = NULL;
 	struct srch *s;
-	uint64_t deadline = mono_ms() + (timeout_ms ? timeout_ms : TSN_SEARCH_TIMEOUT_DEFAULT_MS);
+	uint64_t deadline = tsn_mono_ms() + (timeout_ms ? timeout_ms : TSN_SEARCH_TIMEOUT_DEFAULT_MS);
 	long count = 0;
 	int rc = 0, stop = 0;
 
@@ -194,7 +186,7 @@ tsn_search_run(struct tsn_node *n, const char *query, size_t len, uint32_t timeo
 		if (all || stop)
 			break;
 		while (!s->changed && !stop) {
-			uint64_t now = mono_ms(), step;
+			uint64_t now = tsn_mono_ms(), step;
 			struct timespec ts;
 			if (now >= deadline) {
 				stop = 1;

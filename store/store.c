@@ -76,12 +76,6 @@ take_lock(struct tsn_store *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-is_hex_name(const char *n, size_t len)
-{
-	return strlen(n) == len && strspn(n, "0123456789abcdef") == len;
-}
-
 /*
  * Bodies of the first layout, chunks/ab/cd/<hex>, move to chunks/ab/<hex>
  * (a rename each, so a crash half-way leaves every body in one place or the
@@ -109,7 +103,7 @@ migrate_layout(struct tsn_store *s, char *err, size_t errlen)
 			continue;
 		}
 		while ((de = readdir(d)) != NULL) {
-			if (!is_hex_name(de->d_name, 2))
+			if (!tsn_store__is_hex(de->d_name, 2))
 				continue;
 			snprintf(rel, sizeof(rel), "%s/%s", ab, de->d_name);
 			if ((cdfd = openat(abfd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
@@ -119,7 +113,7 @@ migrate_layout(struct tsn_store *s, char *err, size_t errlen)
 				continue;
 			}
 			while ((fe = readdir(cd)) != NULL) {
-				if (!is_hex_name(fe->d_name, 2 * TSN_ID_LEN))
+				if (!tsn_store__is_hex(fe->d_name, 2 * TSN_ID_LEN))
 					continue;
 				if (renameat(cdfd, fe->d_name, abfd, fe->d_name) != 0) {
 					int rc = -errno;

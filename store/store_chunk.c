@@ -12,10 +12,8 @@
  * own create.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "store_i.h"
 #include "util.h"
@@ -181,7 +179,7 @@ chunk_put(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], const uint8_t *bloc
 {
 	struct tsn_store__entry e, ne;
 	char tmp[TSN_STORE__TMP_NAME_LEN], hex[TSN_STORE__HEX_LEN];
-	uint64_t now = tsn_store__now_ms();
+	uint64_t now = tsn_wall_ms();
 	int rc, found, reserved = 0;
 
 	if (len == 0 || len > TSN_BLOCK_MAX ||
@@ -324,7 +322,7 @@ tsn_store_chunk_get(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], uint8_t *
 		if (tsn_store__evictable(&e)) {
 			ne = e;
 			ne.seq = ++s->seq;
-			ne.atime_ms = tsn_store__now_ms();
+			ne.atime_ms = tsn_wall_ms();
 			/* A touch that fails to be written only costs LRU accuracy (logged). */
 			update(s, id, &e, &ne, "touch chunk");
 		}

@@ -239,7 +239,7 @@ stage_unpins(struct tsn_store *s, const struct blocks *bl, leveldb_writebatch_t 
 {
 	struct tsn_store__entry e, ne;
 	char hex[TSN_STORE__HEX_LEN];
-	uint64_t now = tsn_store__now_ms();
+	uint64_t now = tsn_wall_ms();
 	int found;
 
 	for (size_t i = 0; i < bl->n; i++) {

@@ -136,12 +136,6 @@ orphan(struct tsn_store *s, int cdfd, const char *name, const char *rel, long *c
 	return found == -EIO ? -EIO : 0; /* a failed unlink is logged; gc goes on */
 }
 
-static int
-is_hex2(const char *n)
-{
-	return strlen(n) == 2 && strspn(n, "0123456789abcdef") == 2;
-}
-
 /* Open dir `name` under fd as a DIR stream. */
 static DIR *
 open_dir(int fd, const char *name)
@@ -180,7 +174,7 @@ sweep_orphans(struct tsn_store *s, long *count, uint64_t *bytes)
 	if ((top = open_dir(s->chunksfd, ".")) == NULL)
 		return -errno;
 	while (rc == 0 && (de = readdir(top)) != NULL) {
-		if (!is_hex2(de->d_name) || (ab = open_dir(dirfd(top), de->d_name)) == NULL)
+		if (!tsn_store__is_hex(de->d_name, 2) || (ab = open_dir(dirfd(top), de->d_name)) == NULL)
 			continue;
 		rc = sweep_shard(s, ab, de->d_name, count, bytes);
 		closedir(ab);

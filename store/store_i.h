@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <leveldb/c.h>
 
@@ -141,8 +142,12 @@ int tsn_store__write(struct tsn_store *s, leveldb_writebatch_t *b, int sync, con
 /* Apply d to s->st. Caller holds s->mu. */
 void tsn_store__apply(struct tsn_store *s, const struct tsn_store__delta *d);
 
-/* Wall clock in ms. */
-uint64_t tsn_store__now_ms(void);
+/* Is n exactly len lowercase hex digits (a shard folder, a body's name)? */
+static inline int
+tsn_store__is_hex(const char *n, size_t len)
+{
+	return strlen(n) == len && strspn(n, "0123456789abcdef") == len;
+}
 
 /* ---- store_body.c ---- */
 
@@ -156,8 +161,9 @@ void tsn_store__body_path(const uint8_t id[TSN_ID_LEN], char out[TSN_STORE__BODY
 /*
  * Write len bytes to a new, uniquely named temp file under chunks/tmp; its
  * name goes to tmpname. A cached body (role cached) is written with direct
- * I/O when block is TSN_STORE_DIO_ALIGN-aligned and not flushed. Returns 0, -ENOSPC (disk full or over the disk
- * quota) or -errno (logged); on failure the temp file is gone. No lock needed.
+ * I/O when block is TSN_STORE_DIO_ALIGN-aligned and not flushed. Returns 0,
+ * -ENOSPC (disk full or over the disk quota) or -errno (logged); on failure
+ * the temp file is gone. No lock needed.
  */
 int tsn_store__body_write_tmp(struct tsn_store *s, const uint8_t *block, size_t len, int cached,
                               char tmpname[TSN_STORE__TMP_NAME_LEN]);

@@ -224,15 +224,6 @@ tsn_store__apply(struct tsn_store *s, const struct tsn_store__delta *d)
 	s->st.files += (uint64_t)d->files;
 }
 
-uint64_t
-tsn_store__now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int
 tsn_store__ids_add(struct tsn_store__ids *v, const uint8_t id[TSN_ID_LEN])
 {

@@ -82,7 +82,7 @@ tsn_store_chunk_keeps(struct tsn_store *s, const uint8_t id[TSN_ID_LEN], int ref
 		rc = 1;
 		if (refresh && (e.flags & TSN_STORE__F_HELD)) {
 			ne = e;
-			ne.atime_ms = tsn_store__now_ms();
+			ne.atime_ms = tsn_wall_ms();
 			if (change(s, id, &e, &ne, "touch held chunk") < 0)
 				rc = -EIO;
 		}

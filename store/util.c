@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -179,4 +180,25 @@ tsn_log(int level, const char *fmt, ...)
 	va_end(ap);
 	/* One write per line, so lines of several threads do not interleave. */
 	fprintf(stderr, "%s\n", line);
+}
+
+static uint64_t
+clock_ms(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t
+tsn_mono_ms(void)
+{
+	return clock_ms(CLOCK_MONOTONIC);
+}
+
+uint64_t
+tsn_wall_ms(void)
+{
+	return clock_ms(CLOCK_REALTIME);
 }

@@ -30,6 +30,11 @@ int tsn_default_datadir(char *out, size_t len);
 /* mkdir (mode 0700) every missing parent of path, not path itself. Returns 0 or -errno. */
 int tsn_mkdir_parents(const char *path);
 
+/* Milliseconds of CLOCK_MONOTONIC (intervals, deadlines) and of the wall
+ * clock (Unix time: expiries, lifetimes kept across restarts). */
+uint64_t tsn_mono_ms(void);
+uint64_t tsn_wall_ms(void);
+
 /* Big-endian integers: every on-disk and on-wire format here is big endian. */
 static inline void
 tsn_put_be16(uint8_t *p, uint16_t v)

@@ -55,14 +55,6 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-static uint64_t
-wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 die(const char *what, const char *why)
 {
@@ -198,7 +190,7 @@ bench_records(int n)
 		randombytes_buf(salt, sizeof(salt));
 		randombytes_buf(value, sizeof(value));
 		if (tsn_record_signed(&r, TSN_REC_MUTABLE, sk, NULL, salt, sizeof(salt), value,
-		                      sizeof(value), 1, wall_ms() + 3600 * 1000) != 0)
+		                      sizeof(value), 1, tsn_wall_ms() + 3600 * 1000) != 0)
 			die("record", "cannot sign");
 		w_init(&w);
 		t0 = now_ms();

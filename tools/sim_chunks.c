@@ -76,18 +76,6 @@ drop_holder(struct sim_chunk *c, uint32_t node)
 	}
 }
 
-/* Is node a closer to id than node b (XOR)? */
-static bool
-closer(const struct sim *s, const uint8_t id[TSN_ID_LEN], uint32_t a, uint32_t b)
-{
-	for (size_t i = 0; i < TSN_ID_LEN; i++) {
-		uint8_t da = s->nodes[a].id[i] ^ id[i], db = s->nodes[b].id[i] ^ id[i];
-		if (da != db)
-			return da < db;
-	}
-	return false;
-}
-
 /*
  * The candidates of a push from node self (node_chunk.c): the lookup's
  * result and self, by distance to id, without duplicates. Returns how many
@@ -103,7 +91,8 @@ candidates(const struct sim *s, const struct sim_op *op, uint32_t self,
 	for (size_t j = 0; j < op->nres && j < TSN_WIRE_NODES_MAX; j++) {
 		if (op->res[j] == self)
 			continue;
-		if (!placed && closer(s, op->target, self, op->res[j])) {
+		if (!placed &&
+		    tsn_id_dist_cmp(op->target, s->nodes[self].id, s->nodes[op->res[j]].id) < 0) {
 			out[n++] = self;
 			placed = true;
 		}
